@@ -1,0 +1,37 @@
+# Two commands do all the set-up: `make run` and `make test` (see README.md).
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test bench lint browser clean-data
+
+$(VENV)/.runtime: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.test: $(VENV)/.runtime pyproject.toml
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+## Start everything (web, kiosk, staff UI, workers) on an embedded PostgreSQL with demo data.
+run: $(VENV)/.runtime
+	$(BIN)/python -m scheduler serve --demo
+
+## Run every test (unit, PostgreSQL, fake Twilio, SMTP, browser).
+test: $(VENV)/.test browser
+	$(BIN)/python -m pytest
+
+## Debian's chromium for the browser tests (never a downloaded browser).
+browser:
+	@command -v chromium >/dev/null 2>&1 || scripts/install-chromium
+
+bench: $(VENV)/.test
+	$(BIN)/python -m bench
+
+lint: $(VENV)/.test
+	$(BIN)/ruff check scheduler tests bench
+	$(BIN)/mypy --strict scheduler/policy
+
+clean-data:
+	rm -rf .data

@@ -1,0 +1,1 @@
+"""Multichannel appointment and callback scheduling for Jobcenters."""

@@ -1,0 +1,125 @@
+"""Command line: python -m scheduler serve | migrate | seed-demo | policy check FILE."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import logging
+import sys
+from pathlib import Path
+
+from aiohttp import web
+
+from scheduler import db, logs
+from scheduler.app import ROLES, create_app
+from scheduler.config import Config, ConfigError, load_config
+
+log = logging.getLogger("scheduler")
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m scheduler", description=__doc__)
+    parser.add_argument("--config", type=Path, default=PROJECT_DIR / "config.yaml",
+                        help="settings file (default: config.yaml in the project)")
+    sub = parser.add_subparsers(dest="command", required=True)
+    serve = sub.add_parser("serve", help="run the web service and/or the workers")
+    serve.add_argument("--role", choices=ROLES, default="all",
+                       help="all (default): web and workers; web: pages and API only; worker: periodic jobs only")
+    serve.add_argument("--demo", action="store_true", help="load the demo site if the database has none")
+    serve.add_argument("--port", type=int, help="override server.port")
+    sub.add_parser("migrate", help="apply pending migrations")
+    sub.add_parser("seed-demo", help="load the demo site (no-op if present)")
+    policy = sub.add_parser("policy", help="rule set tools")
+    policy_sub = policy.add_subparsers(dest="policy_command", required=True)
+    check = policy_sub.add_parser("check", help="validate a rule set YAML file and print every problem")
+    check.add_argument("file", type=Path)
+    return parser
+
+
+def with_database(config: Config) -> Config:
+    """The config with a database URL: the external one, or the embedded server started now."""
+    if config.database.url:
+        return config
+    data_dir = PROJECT_DIR / config.database.embedded_dir if not Path(config.database.embedded_dir).is_absolute() \
+        else Path(config.database.embedded_dir)
+    dsn = db.start_embedded(data_dir)
+    return dataclasses.replace(config, database=dataclasses.replace(config.database, url=dsn))
+
+
+async def _prepare(config: Config, *, demo: bool) -> None:
+    from scheduler.seed import seed_demo
+
+    assert config.database.url
+    applied = await db.migrate_dsn(config.database.url)
+    if applied:
+        log.info("migrations applied", extra={"migrations": applied})
+    if demo:
+        pool = await db.create_pool(config.database.url, max_size=2)
+        try:
+            await seed_demo(pool)
+        finally:
+            await pool.close()
+
+
+def _banner(config: Config, role: str) -> str:
+    base = f"http://localhost:{config.server.port}"
+    lines = [
+        f"Jobcenter appointments and callbacks ({role}) on {base}",
+        f"  client pages  {base}/",
+        f"  kiosk         {base}/kiosk/",
+        f"  staff UI      {base}/staff/",
+        f"  API docs      {base}/api/docs",
+        f"  metrics       {base}/metrics",
+        "Press Ctrl-C to stop.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def serve(config: Config, *, role: str, demo: bool) -> None:
+    """Start PostgreSQL if embedded, migrate, seed, and serve until Ctrl-C."""
+    config = with_database(config)
+    asyncio.run(_prepare(config, demo=demo))
+    app = create_app(config, role=role)
+    web.run_app(app, host=config.server.host, port=config.server.port, access_log=None,
+                print=lambda _: sys.stdout.write(_banner(config, role)))
+
+
+def policy_check(path: Path) -> int:
+    """Print every problem of a rule set file; exit status 0 when it is valid."""
+    from scheduler.policy.rules import RuleSetInvalid, load_yaml
+
+    try:
+        load_yaml(path.read_text(encoding="utf-8"))
+    except RuleSetInvalid as e:
+        for error in e.errors:
+            sys.stdout.write(f"{path}: {error.message}\n")
+        return 1
+    sys.stdout.write(f"{path}: valid\n")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        config = load_config(args.config if args.config.exists() else None)
+    except ConfigError as e:
+        sys.stderr.write(f"configuration error: {e}\n")
+        return 2
+    logs.configure(config.logging.level, json=config.logging.json)
+    if args.command == "serve":
+        if args.port:
+            config = dataclasses.replace(config, server=dataclasses.replace(config.server, port=args.port))
+        serve(config, role=args.role, demo=args.demo)
+        return 0
+    if args.command == "policy":
+        return policy_check(args.file)
+    config = with_database(config)
+    asyncio.run(_prepare(config, demo=args.command == "seed-demo"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,190 @@
+"""config.yaml + environment -> one frozen, typed Config.
+
+Every setting can be overridden from the environment as ``SCHEDULER__SECTION__KEY=value`` (the value is
+read as YAML, so ``8081``, ``true`` and ``[a, b]`` work). ``DATABASE_URL`` selects an external PostgreSQL;
+secrets (the Twilio auth token) come only from the environment.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import time
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+ENV_PREFIX = "SCHEDULER__"
+
+
+class ConfigError(ValueError):
+    """A setting is missing or has the wrong type; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    public_base_url: str = "http://localhost:8080"
+    trusted_proxies: tuple[str, ...] = ()
+    max_body_bytes: int = 64 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseConfig:
+    url: str | None = None
+    embedded_dir: str = ".data/postgres"
+    pool_min: int = 1
+    pool_max: int = 10
+    command_timeout: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class JobsConfig:
+    enabled: bool = True
+    outbox_interval_seconds: float = 2.0
+    outbox_batch: int = 50
+    outbox_lease_seconds: int = 60
+    sweep_interval_seconds: float = 30.0
+    reminders_interval_seconds: float = 60.0
+    deadlines_interval_seconds: float = 300.0
+    retention_interval_seconds: float = 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class TwilioConfig:
+    account_sid: str = ""
+    auth_token: str = field(default="", repr=False)
+    from_number: str = ""
+    api_base: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SmsConfig:
+    provider: Literal["console", "twilio"] = "console"
+    console_path: str = ".data/sms-outbox.jsonl"
+    twilio: TwilioConfig = TwilioConfig()
+    quiet_start: time = time(21, 0)
+    quiet_end: time = time(8, 0)
+
+
+@dataclass(frozen=True, slots=True)
+class EmailConfig:
+    enabled: bool = False
+    smtp_host: str = "localhost"
+    smtp_port: int = 25
+    sender: str = "termine@jobcenter.example"
+
+
+@dataclass(frozen=True, slots=True)
+class SecurityConfig:
+    session_idle_minutes: int = 30
+    session_max_hours: int = 10
+    cookie_secure: bool = False
+    public_rate_limit: str = "30/minute"
+    lookup_rate_limit: str = "10/minute"
+    global_rate_limit: str = "300/second"
+
+
+@dataclass(frozen=True, slots=True)
+class LoggingConfig:
+    level: str = "INFO"
+    json: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class Config:
+    server: ServerConfig = ServerConfig()
+    database: DatabaseConfig = DatabaseConfig()
+    jobs: JobsConfig = JobsConfig()
+    sms: SmsConfig = SmsConfig()
+    email: EmailConfig = EmailConfig()
+    security: SecurityConfig = SecurityConfig()
+    logging: LoggingConfig = LoggingConfig()
+    reminder_offsets_minutes: tuple[int, ...] = (24 * 60, 120)
+    default_site: str = "musterstadt"
+
+
+def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    """Read config.yaml (if given), apply environment overrides, and return a validated Config."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = {}
+    if path is not None:
+        loaded = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping")
+        raw = loaded
+    for name, value in env.items():
+        if name.startswith(ENV_PREFIX):
+            keys = name[len(ENV_PREFIX):].lower().split("__")
+            _set_path(raw, keys, yaml.safe_load(value) if value else value)
+    if env.get("DATABASE_URL"):
+        _set_path(raw, ["database", "url"], env["DATABASE_URL"])
+    if env.get("SCHEDULER_TWILIO_AUTH_TOKEN"):
+        _set_path(raw, ["sms", "twilio", "auth_token"], env["SCHEDULER_TWILIO_AUTH_TOKEN"])
+    config = _build(Config, raw, "")
+    if config.sms.provider == "twilio" and not (config.sms.twilio.account_sid and config.sms.twilio.auth_token):
+        raise ConfigError("sms.twilio.account_sid and SCHEDULER_TWILIO_AUTH_TOKEN are required for sms.provider twilio")
+    return config
+
+
+def _set_path(raw: dict[str, Any], keys: list[str], value: object) -> None:
+    node = raw
+    for key in keys[:-1]:
+        node = node.setdefault(key, {})
+    node[keys[-1]] = value
+
+
+def _build(cls: type, raw: object, prefix: str) -> Any:
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{prefix or 'config'}: expected a mapping, got {raw!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - names)
+    if unknown:
+        raise ConfigError(f"{_join(prefix, unknown[0])}: unknown setting (known: {', '.join(sorted(names))})")
+    values = {name: _convert(hints[name], raw[name], _join(prefix, name)) for name in raw}
+    return cls(**values)
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _convert(hint: Any, value: object, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if dataclasses.is_dataclass(hint):
+        return _build(hint, value, key)
+    if origin in (types.UnionType, typing.Union):
+        if value is None and type(None) in args:
+            return None
+        inner = [a for a in args if a is not type(None)]
+        return _convert(inner[0], value, key)
+    if origin is Literal:
+        if value not in args:
+            raise ConfigError(f"{key}: must be one of {', '.join(map(str, args))} (got {value!r})")
+        return value
+    if origin is tuple:
+        if not isinstance(value, list | tuple):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return tuple(_convert(args[0], v, f"{key}[{i}]") for i, v in enumerate(value))
+    if hint is time:
+        if isinstance(value, int):  # YAML reads 21:00 as sexagesimal minutes
+            return time(value // 60, value % 60)
+        try:
+            return time.fromisoformat(str(value))
+        except ValueError:
+            raise ConfigError(f"{key}: expected a time like 21:00 (got {value!r})") from None
+    if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint in (str, int, float, bool):
+        if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
+            raise ConfigError(f"{key}: expected {hint.__name__}, got {value!r}")
+        return value
+    raise ConfigError(f"{key}: unsupported setting type {hint!r}")

@@ -1,0 +1,153 @@
+"""Demo data: one Jobcenter site with teams, caseworkers, concerns, clients, kiosks and rules."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import yaml
+from argon2 import PasswordHasher
+
+log = logging.getLogger(__name__)
+
+DEMO_DIR = Path(__file__).resolve().parent / "demo"
+
+
+def kiosk_token_hash(token: str) -> str:
+    """How kiosk device tokens are stored: only their SHA-256."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def load_demo() -> dict[str, Any]:
+    """The demo site description from demo/site.yaml."""
+    data: dict[str, Any] = yaml.safe_load((DEMO_DIR / "site.yaml").read_text(encoding="utf-8"))
+    return data
+
+
+async def seed_demo(pool: asyncpg.Pool) -> bool:
+    """Load the demo site unless it exists; True when something was loaded."""
+    demo = load_demo()
+    hasher = PasswordHasher()
+    hashes = {role: hasher.hash(pw) for role, pw in demo["passwords"].items()}  # hash outside the transaction
+    async with pool.acquire() as conn, conn.transaction():
+        if await conn.fetchval("SELECT 1 FROM sites WHERE code = $1", demo["site"]["code"]):
+            return False
+        site_id = await _insert_site(conn, demo["site"])
+        teams = await _insert_teams(conn, site_id, demo["teams"])
+        staff = await _insert_staff(conn, site_id, teams, demo["staff"], hashes, demo["working_hours"])
+        await _insert_concerns(conn, site_id, demo["concerns"])
+        await _insert_clients(conn, site_id, staff, demo["clients"])
+        await _insert_kiosks(conn, site_id, staff["admin"], demo["kiosks"])
+        await _insert_site_policy(conn, site_id, staff["admin"])
+        await conn.execute(
+            "INSERT INTO audit_events (site_id, actor, action, subject_type, subject_id) "
+            "VALUES ($1, 'system', 'seed-demo', 'site', $1)", site_id,
+        )
+    log.info("demo data loaded", extra={"site": demo["site"]["code"]})
+    return True
+
+
+async def _insert_site(conn: asyncpg.Connection, site: dict[str, Any]) -> int:
+    site_id: int = await conn.fetchval(
+        """
+        INSERT INTO sites (code, name, timezone, address, holiday_region, languages, sms_sender,
+                           opening_hours, retention_days)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id
+        """,
+        site["code"], site["name"], site["timezone"], site["address"], site["holiday_region"],
+        site["languages"], site["sms_sender"], site["opening_hours"], site["retention_days"],
+    )
+    return site_id
+
+
+async def _insert_teams(conn: asyncpg.Connection, site_id: int, teams: list[dict[str, str]]) -> dict[str, int]:
+    ids = {}
+    for team in teams:
+        ids[team["code"]] = await conn.fetchval(
+            "INSERT INTO teams (site_id, code, name) VALUES ($1, $2, $3) RETURNING id",
+            site_id, team["code"], team["name"],
+        )
+    return ids
+
+
+async def _insert_staff(conn: asyncpg.Connection, site_id: int, teams: dict[str, int],
+                        people: list[dict[str, Any]], hashes: dict[str, str],
+                        hours: list[dict[str, Any]]) -> dict[str, int]:
+    ids = {}
+    for person in people:
+        staff_id = await conn.fetchval(
+            """
+            INSERT INTO staff (site_id, team_id, username, display_name, role, languages, password_hash, email)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id
+            """,
+            site_id, teams[person["team"]], person["username"], person["name"], person["role"],
+            person["languages"], hashes[person["role"]], f"{person['username']}@jobcenter.example",
+        )
+        ids[person["username"]] = staff_id
+        if person["role"] == "admin":
+            continue
+        for block in hours:
+            for weekday in block["weekdays"]:
+                await conn.execute(
+                    """
+                    INSERT INTO working_hours (site_id, staff_id, weekday, starts, ends, room, modes)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7)
+                    """,
+                    site_id, staff_id, weekday, time.fromisoformat(block["from"]),
+                    time.fromisoformat(block["to"]), person.get("room"), block["modes"],
+                )
+    return ids
+
+
+async def _insert_concerns(conn: asyncpg.Connection, site_id: int, concerns: list[dict[str, Any]]) -> None:
+    for order, concern in enumerate(concerns):
+        await conn.execute(
+            """
+            INSERT INTO concerns (site_id, code, labels, default_minutes, modes, urgent, icon, sort_order)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            """,
+            site_id, concern["code"], concern["labels"], concern["minutes"],
+            concern.get("modes", ["in_person", "phone", "video"]), concern.get("urgent", False),
+            concern["icon"], order * 10,
+        )
+
+
+async def _insert_clients(conn: asyncpg.Connection, site_id: int, staff: dict[str, int],
+                          clients: list[dict[str, Any]]) -> None:
+    for client in clients:
+        birth = client.get("birth_date")
+        await conn.execute(
+            """
+            INSERT INTO clients (site_id, phone, name, language, sms_consent, customer_number,
+                                 assigned_staff_id, birth_date)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            """,
+            site_id, client["phone"], client["name"], client["language"], client["sms_consent"],
+            client.get("customer_number"), staff.get(client.get("assigned", "")),
+            birth if isinstance(birth, date) or birth is None else date.fromisoformat(birth),
+        )
+
+
+async def _insert_kiosks(conn: asyncpg.Connection, site_id: int, admin_id: int,
+                         kiosks: list[dict[str, str]]) -> None:
+    for kiosk in kiosks:
+        await conn.execute(
+            "INSERT INTO kiosk_devices (site_id, name, location, token_hash, issued_by) VALUES ($1, $2, $3, $4, $5)",
+            site_id, kiosk["name"], kiosk["location"], kiosk_token_hash(kiosk["token"]), admin_id,
+        )
+
+
+async def _insert_site_policy(conn: asyncpg.Connection, site_id: int, admin_id: int) -> None:
+    source = (DEMO_DIR / "policy-site.yaml").read_text(encoding="utf-8")
+    await conn.execute(
+        """
+        INSERT INTO policies (site_id, scope, version, status, rules, source_yaml, owner_id,
+                              activated_at, activated_by)
+        VALUES ($1, 'site', 1, 'active', $2, $3, $4, now(), $4)
+        """,
+        site_id, yaml.safe_load(source), source, admin_id,
+    )
