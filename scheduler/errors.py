@@ -13,8 +13,8 @@ from scheduler.i18n import N_, negotiate, translate
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-REQUEST_ID_KEY = "request_id"
-LANGUAGE_KEY = "language"
+REQUEST_ID_KEY = web.RequestKey("request_id", str)
+LANGUAGE_KEY = web.RequestKey("language", str)
 
 
 class DomainError(Exception):
@@ -76,7 +76,7 @@ class ServiceUnavailable(DomainError):
 def request_language(request: web.Request) -> str:
     """The language chosen for this request (query ?lang=, then Accept-Language)."""
     chosen = request.get(LANGUAGE_KEY)
-    if isinstance(chosen, str):
+    if chosen:
         return chosen
     return negotiate(request.query.get("lang") or request.headers.get("Accept-Language"))
 

@@ -13,6 +13,8 @@ from icalendar import Calendar, Event, vCalAddress, vDuration
 
 PRODID: Final = "-//Jobcenter Termine//scheduler//DE"
 FEED_REFRESH: Final = timedelta(minutes=15)
+TZ_FIRST_DATE: Final = date(2020, 1, 1)
+TZ_LAST_DATE: Final = date(2040, 1, 1)
 
 Method = Literal["REQUEST", "CANCEL", "PUBLISH"]
 Status = Literal["CONFIRMED", "CANCELLED"]
@@ -112,13 +114,14 @@ def _calendar(method: Method, events: Sequence[Event]) -> Calendar:
     cal.add("method", method)
     for event in events:
         cal.add_component(event)
-    starts = [e.start for e in events]
-    ends = [e.end for e in events]
-    if starts:
-        # A VTIMEZONE covering whole calendar years: small, and deterministic for a given input.
-        cal.add_missing_timezones(
-            first_date=date(min(starts).year, 1, 1), last_date=date(max(ends).year + 1, 1, 1)
-        )
+    if events:
+        # Every invite carries the same VTIMEZONE, whatever its dates: some consumers (vobject,
+        # for one) keep the first definition they see per TZID, so one that covered only the
+        # year of an earlier invite would shift later appointments by an hour. RDATE lists keep
+        # twenty years of transitions at about 1 KB.
+        first = min([TZ_FIRST_DATE, *(e.start.date() for e in events)])
+        last = max([TZ_LAST_DATE, *(date(e.end.year + 2, 1, 1) for e in events)])
+        cal.add_missing_timezones(first_date=first, last_date=last)
     return cal
 
 

@@ -149,14 +149,9 @@ _CALL: ContextVar[_Call | None] = ContextVar("twilio_call", default=None)
 class _TwilioHttpClient(AsyncTwilioHttpClient):
     """The SDK's aiohttp client plus a deadline, the idempotency header and an optional base URL."""
 
-    def __init__(self, *, api_base: str | None, timeout: float) -> None:
+    def __init__(self, *, base: tuple[str, str] | None, timeout: float) -> None:
         super().__init__(timeout=timeout)
-        self._base: tuple[str, str] | None = None
-        if api_base is not None:
-            parts = urlsplit(api_base)
-            if not parts.scheme or not parts.netloc or parts.path not in ("", "/"):
-                raise ValueError(f"api_base must be scheme://host[:port], got {api_base!r}")
-            self._base = (parts.scheme, parts.netloc)
+        self._base = base
 
     async def request(
         self,
@@ -174,9 +169,14 @@ class _TwilioHttpClient(AsyncTwilioHttpClient):
             # only scheme and host so all of them reach the one local fake.
             parts = urlsplit(url)
             url = urlunsplit((*self._base, parts.path, parts.query, parts.fragment))
+        headers = dict(headers or {})
+        if auth is not None:
+            # aiohttp 3.14 deprecates BasicAuth and the auth= argument that the SDK uses; a
+            # ready-made header keeps working in aiohttp 4 and raises no DeprecationWarning.
+            headers["Authorization"] = aiohttp.encode_basic_auth(*auth)
         call = _CALL.get()
         if call is not None and method.upper() == "POST":
-            headers = {**(headers or {}), IDEMPOTENCY_HEADER: call.idempotency_key}
+            headers[IDEMPOTENCY_HEADER] = call.idempotency_key
         # The SDK ignores its own timeout setting and hands a bare float to aiohttp, so the deadline
         # (connect + send + read) is enforced here.
         async with asyncio.timeout(timeout or self.timeout):
@@ -186,7 +186,6 @@ class _TwilioHttpClient(AsyncTwilioHttpClient):
                 params=params,
                 data=data,
                 headers=headers,
-                auth=auth,
                 allow_redirects=allow_redirects,
             )
         if call is not None:
@@ -248,7 +247,12 @@ class TwilioSms:
         self._sid, self._token = account_sid, auth_token
         self._from = from_number or None
         self._service = messaging_service_sid or None
-        self._api_base = api_base or None
+        self._base: tuple[str, str] | None = None
+        if api_base:
+            parts = urlsplit(api_base)
+            if not parts.scheme or not parts.netloc or parts.path not in ("", "/"):
+                raise ValueError(f"api_base must be scheme://host[:port], got {api_base!r}")
+            self._base = (parts.scheme, parts.netloc)
         self._timeout = timeout
         self._http: _TwilioHttpClient | None = None
         self._client: Client | None = None
@@ -257,7 +261,7 @@ class TwilioSms:
         if self._client is None:
             # The SDK's aiohttp ClientSession binds to the running loop, so it is created on first
             # use rather than in __init__ (which may run before the loop exists).
-            self._http = _TwilioHttpClient(api_base=self._api_base, timeout=self._timeout)
+            self._http = _TwilioHttpClient(base=self._base, timeout=self._timeout)
             self._client = Client(self._sid, self._token, http_client=self._http)
         return self._client
 

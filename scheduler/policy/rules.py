@@ -63,7 +63,7 @@ _DETAIL: Final[dict[str, str]] = {
     "yaml-syntax": "is not valid YAML at line {line}, column {column}: {problem}",
     "not-a-mapping": "must be a mapping of 'key: value' fields, got {got}",
     "not-a-list": "must be a list (or a single value), got {got}",
-    "bad-type": "must be {expected}, got {got}",
+    "bad-type": "must be {expected} ({allowed}), got {got}",
     "unknown-field": "is not a known field; allowed fields are: {allowed}",
     "missing": "is required",
     "empty": "must not be empty",
@@ -490,12 +490,21 @@ def _str_list(v: object, where: _Where, c: _Collector) -> tuple[str, ...] | None
         return None
     bad = [i for i in items if not isinstance(i, str) or not i.strip()]
     if bad:
-        c.add(where, "bad-type", expected="a list of names", got=", ".join(_got(b) for b in bad))
+        c.add(
+            where,
+            "bad-type",
+            expected="a list of names",
+            allowed="non-empty text values",
+            got=", ".join(_got(b) for b in bad),
+        )
         return None
     return tuple(dict.fromkeys(str(i) for i in items))
 
 
-_ROUTE_SHAPES: Final = "{team: CODE}, {caseworker: ID} or {caseworker: assigned}"
+_ROUTE_SHAPES: Final = (
+    "{team: CODE} (CODE of lowercase letters, digits, '-' or '_'), {caseworker: ID} (a positive number) "
+    "or {caseworker: assigned}"
+)
 
 
 def _route(v: object, where: _Where, c: _Collector) -> Route | None:
@@ -507,7 +516,9 @@ def _route(v: object, where: _Where, c: _Collector) -> Route | None:
             return Route(assigned=True)
         if key == "caseworker" and isinstance(val, int) and not isinstance(val, bool) and val > 0:
             return Route(caseworker_id=val)
-    got = "{" + ", ".join(f"{k}: {_show(x)}" for k, x in v.items()) + "}" if isinstance(v, Mapping) else _got(v)
+    got = _got(v)
+    if isinstance(v, Mapping):
+        got = "{" + ", ".join(f"{k}: {_show(x)}" for k, x in v.items()) + "}"
     c.add(where, "bad-route", allowed=_ROUTE_SHAPES, got=got)
     return None
 
@@ -527,7 +538,16 @@ def _age(v: object, where: _Where, c: _Collector) -> AgeRange | None:
 
 
 _WHEN_FIELDS: Final = ("concern", "channel", "language", "kind", "age", "urgent")
-_THEN_FIELDS: Final = ("priority", "route", "duration", "lead_time", "within", "modes", "propose", "auto_confirm")
+_THEN_FIELDS: Final = (
+    "priority",
+    "route",
+    "duration",
+    "lead_time",
+    "within",
+    "modes",
+    "propose",
+    "auto_confirm",
+)
 
 
 def _condition(v: object, where: _Where, c: _Collector) -> Condition:
@@ -602,55 +622,55 @@ def _check_window(lead_time: int, within: int, where: _Where, c: _Collector) -> 
         )
 
 
-def _rules(v: object, c: _Collector) -> tuple[list[tuple[_Where, Rule]], set[str]]:
-    where = _top("rules")
-    items = v if isinstance(v, list) else None
-    if items is None:
-        c.add(where, "not-a-list", got=_got(v))
-        return [], set()
+def _rule_id(m: Mapping[str, object], rw: _Where, seen: dict[str, str], c: _Collector) -> str | None:
+    if "id" not in m:
+        c.add(rw.child("id"), "missing")
+        return None
+    rid = m["id"]
+    if not isinstance(rid, str) or not _ID_RE.match(rid) or rid in RESERVED_IDS:
+        allowed = "1-64 letters, digits, '-', '_' or '.', starting with a letter or digit, not 'defaults'"
+        c.add(rw.child("id"), "bad-id", allowed=allowed, got=_got(rid))
+        return None
+    if rid in seen:
+        c.add(rw.child("id"), "duplicate-id", id=rid, first=seen[rid])
+        return None
+    seen[rid] = rw.path
+    return rid
+
+
+def _rule_then(m: Mapping[str, object], rw: _Where, c: _Collector) -> Outcome:
+    if "then" not in m:
+        c.add(rw.child("then"), "missing")
+        return Outcome()
+    tm = _mapping(m["then"], rw.child("then"), c)
+    if tm is None:
+        return Outcome()
+    if not tm:
+        c.add(rw.child("then"), "empty")
+        return Outcome()
+    return _settings(tm, rw.child("then"), c)
+
+
+def _rules(v: object, c: _Collector) -> list[tuple[_Where, Rule]]:
+    if not isinstance(v, list):
+        c.add(_top("rules"), "not-a-list", got=_got(v))
+        return []
     out: list[tuple[_Where, Rule]] = []
     seen: dict[str, str] = {}
-    for i, raw in enumerate(items):
-        label = f"rules[{i}]"
+    for i, raw in enumerate(v):
         rid = raw.get("id") if isinstance(raw, Mapping) else None
-        if isinstance(rid, str) and rid:
-            label = f"rules[{i}] ({rid})"
-        rw = _Where(label, rid if isinstance(rid, str) and rid else f"#{i + 1}", "")
+        named = isinstance(rid, str) and bool(rid)
+        rw = _Where(f"rules[{i}] ({rid})" if named else f"rules[{i}]", str(rid) if named else f"#{i + 1}")
         m = _mapping(raw, rw, c)
         if m is None:
             continue
         _check_keys(m, ("id", "when", "then"), rw, c)
-        ok = True
-        if "id" not in m:
-            c.add(rw.child("id"), "missing")
-            ok = False
-        elif not isinstance(rid, str) or not _ID_RE.match(rid) or rid in RESERVED_IDS:
-            c.add(
-                rw.child("id"),
-                "bad-id",
-                allowed="1-64 letters, digits, '-', '_' or '.', starting with a letter or digit, "
-                "not 'defaults'",
-                got=_got(rid),
-            )
-            ok = False
-        elif rid in seen:
-            c.add(rw.child("id"), "duplicate-id", id=rid, first=seen[rid])
-            ok = False
-        else:
-            seen[rid] = label
+        checked_id = _rule_id(m, rw, seen, c)
         when = _condition(m["when"], rw.child("when"), c) if "when" in m else Condition()
-        then = Outcome()
-        if "then" not in m:
-            c.add(rw.child("then"), "missing")
-        else:
-            tm = _mapping(m["then"], rw.child("then"), c)
-            if tm is not None and not tm:
-                c.add(rw.child("then"), "empty")
-            elif tm is not None:
-                then = _settings(tm, rw.child("then"), c)
-        if ok and isinstance(rid, str):
-            out.append((rw, Rule(rid, when, then)))
-    return out, set(seen)
+        then = _rule_then(m, rw, c)
+        if checked_id is not None:
+            out.append((rw, Rule(checked_id, when, then)))
+    return out
 
 
 def parse_ruleset(data: Mapping[str, object]) -> RuleSet:
@@ -664,7 +684,7 @@ def parse_ruleset(data: Mapping[str, object]) -> RuleSet:
     if "rules" not in top:
         c.add(_top("rules"), "missing")
     else:
-        rules, _ = _rules(top["rules"], c)
+        rules = _rules(top["rules"], c)
     defaults = _defaults(top["defaults"], _top("defaults"), c) if "defaults" in top else Defaults()
     _check_window(defaults.lead_time, defaults.within, _top("defaults"), c)
     for rw, rule in rules:

@@ -1,0 +1,553 @@
+"""Pure policy evaluation: decide() routes and times a request, order() ranks, propose() finds slots."""
+
+from __future__ import annotations
+
+import heapq
+from bisect import bisect_left, bisect_right
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from enum import StrEnum
+from typing import Final, TypeVar
+from zoneinfo import ZoneInfo
+
+from scheduler.policy.rules import (
+    Caps,
+    Channel,
+    Condition,
+    Kind,
+    Mode,
+    Ordering,
+    Route,
+    RuleSet,
+    TieBreak,
+    format_duration,
+    format_workdays,
+)
+from scheduler.policy.workdays import WorkCalendar
+
+DEFAULTS_SOURCE: Final = "defaults"
+NOON: Final = time(12, 0)
+
+
+class DayPart(StrEnum):
+    morning = "morning"  # starts before 12:00 local
+    afternoon = "afternoon"  # starts at or after 12:00 local
+
+
+@dataclass(frozen=True, slots=True)
+class RequestFacts:
+    kind: Kind
+    concern: str
+    channel: Channel
+    language: str
+    age: int | None
+    urgent: bool
+    wished_modes: frozenset[Mode]
+    assigned_caseworker_id: int | None
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ExplanationLine:
+    field: str
+    rule_id: str  # a rule id, or "defaults"
+    value: str
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    kind: Kind
+    route_team: str | None
+    route_caseworker_id: int | None
+    priority: int
+    duration: timedelta
+    earliest_start: datetime
+    latest_start: datetime  # exclusive
+    modes: tuple[Mode, ...]
+    propose_count: int
+    auto_confirm: bool
+    retry_after: timedelta
+    max_attempts: int
+    explanation: tuple[ExplanationLine, ...]
+
+    def to_json(self) -> dict[str, object]:
+        """JSON-safe dict for the request's `decision` JSONB column."""
+        return {
+            "version": 1,
+            "kind": str(self.kind),
+            "route_team": self.route_team,
+            "route_caseworker_id": self.route_caseworker_id,
+            "priority": self.priority,
+            "duration_s": int(self.duration.total_seconds()),
+            "earliest_start": self.earliest_start.isoformat(),
+            "latest_start": self.latest_start.isoformat(),
+            "modes": [str(m) for m in self.modes],
+            "propose_count": self.propose_count,
+            "auto_confirm": self.auto_confirm,
+            "retry_after_s": int(self.retry_after.total_seconds()),
+            "max_attempts": self.max_attempts,
+            "explanation": [
+                {"field": e.field, "rule_id": e.rule_id, "value": e.value} for e in self.explanation
+            ],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, object]) -> Decision:
+        """Inverse of to_json(); raises ValueError/KeyError on a malformed document."""
+        team, cw = data["route_team"], data["route_caseworker_id"]
+        modes, lines = data["modes"], data["explanation"]
+        if not isinstance(modes, list) or not isinstance(lines, list):
+            raise ValueError("modes and explanation must be lists")
+        return cls(
+            kind=Kind(_str(data["kind"])),
+            route_team=None if team is None else _str(team),
+            route_caseworker_id=None if cw is None else _int(cw),
+            priority=_int(data["priority"]),
+            duration=timedelta(seconds=_int(data["duration_s"])),
+            earliest_start=_aware(data["earliest_start"]),
+            latest_start=_aware(data["latest_start"]),
+            modes=tuple(Mode(_str(m)) for m in modes),
+            propose_count=_int(data["propose_count"]),
+            auto_confirm=_bool(data["auto_confirm"]),
+            retry_after=timedelta(seconds=_int(data["retry_after_s"])),
+            max_attempts=_int(data["max_attempts"]),
+            explanation=tuple(
+                ExplanationLine(_str(e["field"]), _str(e["rule_id"]), _str(e["value"]))
+                for e in lines
+                if isinstance(e, Mapping)
+            ),
+        )
+
+    def summary(self) -> str:
+        """One line "why here", e.g. "no-money: priority 90, team entrance"."""
+        parts: dict[str, list[str]] = {}
+        for line in self.explanation:
+            if line.field in ("priority", "route"):
+                text = f"priority {line.value}" if line.field == "priority" else line.value
+                parts.setdefault(line.rule_id, []).append(text)
+        return "; ".join(f"{src}: {', '.join(texts)}" for src, texts in parts.items())
+
+
+def _str(v: object) -> str:
+    if not isinstance(v, str):
+        raise ValueError(f"expected a string, got {v!r}")
+    return v
+
+
+def _int(v: object) -> int:
+    if isinstance(v, bool) or not isinstance(v, int):
+        raise ValueError(f"expected an integer, got {v!r}")
+    return v
+
+
+def _bool(v: object) -> bool:
+    if not isinstance(v, bool):
+        raise ValueError(f"expected a boolean, got {v!r}")
+    return v
+
+
+def _aware(v: object) -> datetime:
+    dt = datetime.fromisoformat(_str(v))
+    if dt.tzinfo is None:
+        raise ValueError(f"expected an aware timestamp, got {v!r}")
+    return dt.astimezone(UTC)
+
+
+# ---------------------------------------------------------------------------------------------
+# decide
+
+
+def _matches(w: Condition, facts: RequestFacts) -> bool:
+    return (
+        (w.concern is None or facts.concern in w.concern)
+        and (w.channel is None or facts.channel in w.channel)
+        and (w.language is None or facts.language in w.language)
+        and (w.kind is None or facts.kind in w.kind)
+        and (w.age is None or (facts.age is not None and w.age.contains(facts.age)))
+        and (w.urgent is None or facts.urgent == w.urgent)
+    )
+
+
+_V = TypeVar("_V")
+
+
+def decide(
+    facts: RequestFacts, ruleset: RuleSet, *, now: datetime, calendar: WorkCalendar, default_team: str
+) -> Decision:
+    """Apply rules in order, first matching rule that sets a field wins; explain every field."""
+    matched = [r for r in ruleset.rules if _matches(r.when, facts)]
+    lines: list[ExplanationLine] = []
+    d = ruleset.defaults
+
+    def pick(name: str, default: _V) -> tuple[_V, str]:
+        for r in matched:
+            v = getattr(r.then, name)
+            if v is not None:
+                return v, r.id
+        return default, DEFAULTS_SOURCE
+
+    priority, src = pick("priority", d.priority)
+    lines.append(ExplanationLine("priority", src, str(priority)))
+    route_team, route_cw, route_src, route_text = _resolve_route(
+        [(r.id, r.then.route) for r in matched if r.then.route is not None] + [(DEFAULTS_SOURCE, d.route)],
+        facts.assigned_caseworker_id,
+        default_team,
+    )
+    lines.append(ExplanationLine("route", route_src, route_text))
+    duration, src = pick("duration", d.duration)
+    lines.append(ExplanationLine("duration", src, format_duration(duration)))
+    lead_time, src = pick("lead_time", d.lead_time)
+    lines.append(ExplanationLine("lead_time", src, format_workdays(lead_time)))
+    within, src = pick("within", d.within)
+    within_text = format_workdays(within)
+    if within < lead_time:
+        # Validation checks each rule against the defaults; two different rules can still
+        # combine into an empty window, so widen it rather than propose nothing.
+        within, within_text = lead_time, f"{format_workdays(lead_time)} (raised to lead_time)"
+    lines.append(ExplanationLine("within", src, within_text))
+
+    rule_modes, src = pick("modes", d.modes)
+    narrowed = tuple(m for m in rule_modes if m in facts.wished_modes)
+    modes = narrowed or rule_modes
+    note = " (client's wish)" if narrowed and narrowed != rule_modes else ""
+    lines.append(ExplanationLine("modes", src, ", ".join(modes) + note))
+
+    propose_count, src = pick("propose", d.propose)
+    lines.append(ExplanationLine("propose", src, str(propose_count)))
+    auto: bool | None = None
+    src = DEFAULTS_SOURCE
+    for r in matched:
+        if r.then.auto_confirm is not None:
+            auto, src = r.then.auto_confirm, r.id
+            break
+    lines.append(ExplanationLine("auto_confirm", src, "true" if auto else "false"))
+
+    earliest = now.astimezone(UTC) if lead_time == 0 else calendar.add_workdays(now, lead_time)
+    # "within N workdays": the N-th workday after today is the last allowed day.
+    last_day = calendar.local_date(calendar.add_workdays(now, within))
+    latest = calendar.day_start(last_day + timedelta(days=1))
+
+    return Decision(
+        kind=facts.kind,
+        route_team=route_team,
+        route_caseworker_id=route_cw,
+        priority=priority,
+        duration=duration,
+        earliest_start=earliest,
+        latest_start=latest,
+        modes=modes,
+        propose_count=propose_count,
+        auto_confirm=auto is True,
+        retry_after=ruleset.callbacks.retry_after,
+        max_attempts=ruleset.callbacks.max_attempts,
+        explanation=tuple(lines),
+    )
+
+
+def _resolve_route(
+    candidates: Sequence[tuple[str, Route]], assigned: int | None, default_team: str
+) -> tuple[str | None, int | None, str, str]:
+    for src, route in candidates:
+        if route.team is not None:
+            return route.team, None, src, f"team {route.team}"
+        if route.caseworker_id is not None:
+            return None, route.caseworker_id, src, f"caseworker {route.caseworker_id}"
+        if assigned is not None:
+            return None, assigned, src, f"assigned caseworker {assigned}"
+    return default_team, None, DEFAULTS_SOURCE, f"team {default_team} (no assigned caseworker)"
+
+
+# ---------------------------------------------------------------------------------------------
+# order
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    id: int
+    priority: int
+    received_at: datetime
+    manual_rank: float | None = None
+
+
+def score(item: QueueItem, ordering: Ordering, *, now: datetime, calendar: WorkCalendar) -> int:
+    """priority + aging_per_workday * workdays waited (never negative waiting)."""
+    waited = max(0, calendar.workdays_between(item.received_at, now))
+    return item.priority + ordering.aging_per_workday * waited
+
+
+def order(
+    items: Iterable[QueueItem], ordering: Ordering, *, now: datetime, calendar: WorkCalendar
+) -> list[QueueItem]:
+    """Manually ranked items first by rank; the rest by score, ties by age; deterministic."""
+    pinned: list[QueueItem] = []
+    rest: list[QueueItem] = []
+    for item in items:
+        (rest if item.manual_rank is None else pinned).append(item)
+    pinned.sort(key=lambda i: (i.manual_rank, i.received_at, i.id))
+    sign = 1 if ordering.tie_break is TieBreak.oldest_first else -1
+    rest.sort(
+        key=lambda i: (
+            -score(i, ordering, now=now, calendar=calendar),
+            sign * i.received_at.timestamp(),
+            i.id,
+        )
+    )
+    return pinned + rest
+
+
+# ---------------------------------------------------------------------------------------------
+# propose
+
+
+@dataclass(frozen=True, slots=True)
+class WorkingHours:
+    weekday: int  # 0 = Monday
+    start: time  # local wall time
+    end: time
+    room: str | None = None
+    modes: frozenset[Mode] = frozenset(Mode)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.weekday <= 6 or not self.start < self.end or not self.modes:
+            raise ValueError(f"invalid working hours {self!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class CaseworkerAvailability:
+    caseworker_id: int
+    hours: tuple[WorkingHours, ...]
+    absences: tuple[tuple[datetime, datetime], ...] = ()
+    busy: tuple[tuple[datetime, datetime], ...] = ()  # confirmed appointments
+    booked_per_day: Mapping[date, int] = field(default_factory=dict)  # local date -> count
+
+
+@dataclass(frozen=True, slots=True)
+class ClientWindows:
+    weekdays: frozenset[int] = frozenset()  # empty = any
+    parts: frozenset[DayPart] = frozenset()  # empty = any
+    date_from: date | None = None  # inclusive, local
+    date_to: date | None = None  # inclusive, local
+
+
+@dataclass(frozen=True, slots=True)
+class Slot:
+    caseworker_id: int
+    start: datetime  # UTC
+    end: datetime  # UTC
+    mode: Mode
+    room: str | None
+
+
+def _merge(ranges: Iterable[tuple[datetime, datetime]]) -> tuple[list[datetime], list[datetime]]:
+    """Sorted, disjoint (starts, ends) of the given ranges."""
+    starts: list[datetime] = []
+    ends: list[datetime] = []
+    for s, e in sorted(ranges):
+        if e <= s:
+            continue
+        if ends and s <= ends[-1]:
+            ends[-1] = max(ends[-1], e)
+        else:
+            starts.append(s)
+            ends.append(e)
+    return starts, ends
+
+
+def _wall_instants(d: date, start: time, end: time, step: timedelta, zone: ZoneInfo) -> list[datetime]:
+    """UTC instants of the wall-clock grid start, start+step, ... < end on day d.
+
+    Nonexistent wall times (spring forward) are dropped; ambiguous ones (fall back) give both
+    instants.
+    """
+    out: set[datetime] = set()
+    w = datetime.combine(d, start)
+    stop = datetime.combine(d, end)
+    while w < stop:
+        for fold in (0, 1):
+            local = w.replace(tzinfo=zone, fold=fold)
+            instant = local.astimezone(UTC)
+            if instant.astimezone(zone).replace(tzinfo=None) == w:  # round trip: the wall time exists
+                out.add(instant)
+        w += step
+    return sorted(out)
+
+
+def _instant(d: date, t: time, zone: ZoneInfo) -> datetime:
+    """First UTC instant at which the local clock shows `t` on day `d` (or has jumped past it)."""
+    w = datetime.combine(d, t)
+    after = w.replace(tzinfo=zone, fold=0).astimezone(UTC)
+    if after.astimezone(zone).replace(tzinfo=None) == w:
+        return after  # exists; for an ambiguous time fold=0 is the first occurrence
+    # Skipped wall time: fold=1 lands before the jump, fold=0 after it. The block boundary is the
+    # jump itself; bisect for it (only on DST days whose hours touch the gap).
+    before = w.replace(tzinfo=zone, fold=1).astimezone(UTC)
+    lo, hi = 0, int((after - before).total_seconds())
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if (before + timedelta(seconds=mid)).astimezone(zone).replace(tzinfo=None) >= w:
+            hi = mid
+        else:
+            lo = mid
+    return before + timedelta(seconds=hi)
+
+
+@dataclass(frozen=True, slots=True)
+class _Ctx:
+    decision: Decision
+    windows: ClientWindows
+    calendar: WorkCalendar
+    lo: datetime
+    hi: datetime
+    step: timedelta
+    cap: int
+
+
+def _block_slots(
+    ctx: _Ctx,
+    cw: CaseworkerAvailability,
+    d: date,
+    hours: WorkingHours,
+    mode: Mode,
+    blocked: tuple[list[datetime], list[datetime]],
+) -> Iterator[Slot]:
+    zone = ctx.calendar.zone
+    dur = ctx.decision.duration
+    block_start = _instant(d, hours.start, zone)
+    block_end = _instant(d, hours.end, zone)
+    day0 = datetime.combine(d, time(0), tzinfo=zone)
+    day1 = datetime.combine(d + timedelta(days=1), time(0), tzinfo=zone)
+    if day0.utcoffset() == day1.utcoffset():
+        # No DST change today: wall clock and UTC move together, so the grid is plain arithmetic.
+        first = block_start
+        n = int((block_end - first) / ctx.step) + 1
+        grid = [first + k * ctx.step for k in range(n)]
+    else:
+        grid = _wall_instants(d, hours.start, hours.end, ctx.step, zone)
+    b_starts, b_ends = blocked
+    parts = ctx.windows.parts
+    noon = _instant(d, NOON, zone)
+    k = bisect_left(grid, ctx.lo)
+    while k < len(grid):
+        s = grid[k]
+        e = s + dur
+        if s >= ctx.hi or e > block_end:
+            return
+        if s < block_start:
+            k += 1
+            continue
+        i = bisect_right(b_ends, s)  # first blocked range ending after s
+        if i < len(b_starts) and b_starts[i] < e:
+            k = bisect_left(grid, b_ends[i], lo=k + 1)  # skip past the blocking range
+            continue
+        if parts and (DayPart.morning if s < noon else DayPart.afternoon) not in parts:
+            k += 1
+            continue
+        yield Slot(cw.caseworker_id, s, e, mode, hours.room)
+        k += 1
+
+
+def _day_slots(
+    ctx: _Ctx, cw: CaseworkerAvailability, d: date, blocked: tuple[list[datetime], list[datetime]]
+) -> Iterator[Slot]:
+    """Candidate slots of one caseworker on one local day, ascending by start, no duplicate starts."""
+    streams = []
+    for hours in sorted(cw.hours, key=lambda h: (h.start, h.end)):
+        if hours.weekday != d.weekday():
+            continue
+        mode = next((m for m in ctx.decision.modes if m in hours.modes), None)
+        if mode is None:
+            continue
+        streams.append(_block_slots(ctx, cw, d, hours, mode, blocked))
+    last: datetime | None = None
+    for slot in heapq.merge(*streams, key=_by_start):
+        if slot.start != last:
+            last = slot.start
+            yield slot
+
+
+def _days(ctx: _Ctx) -> Iterator[date]:
+    first = ctx.calendar.local_date(ctx.lo)
+    last = ctx.calendar.local_date(ctx.hi - timedelta(microseconds=1))
+    w = ctx.windows
+    if w.date_from is not None:
+        first = max(first, w.date_from)
+    if w.date_to is not None:
+        last = min(last, w.date_to)
+    d = first
+    while d <= last:
+        if (not w.weekdays or d.weekday() in w.weekdays) and ctx.calendar.is_workday(d):
+            yield d
+        d += timedelta(days=1)
+
+
+def propose(
+    decision: Decision,
+    availability: Sequence[CaseworkerAvailability],
+    *,
+    client_windows: ClientWindows,
+    caps: Caps,
+    now: datetime,
+    calendar: WorkCalendar,
+    step: timedelta = timedelta(minutes=15),
+) -> list[Slot]:
+    """Up to propose_count free slots fitting everything, one per day first, sorted by start."""
+    if step <= timedelta(0):
+        raise ValueError("step must be positive")
+    cap = (
+        caps.appointments_per_caseworker_per_day
+        if decision.kind is Kind.appointment
+        else caps.callbacks_per_caseworker_per_day
+    )
+    lo = max(decision.earliest_start, now).astimezone(UTC)
+    hi = decision.latest_start.astimezone(UTC)
+    want = decision.propose_count
+    if hi <= lo or want <= 0 or not decision.modes:
+        return []
+    ctx = _Ctx(decision, client_windows, calendar, lo, hi, step, cap)
+    blocked = {cw.caseworker_id: _merge((*cw.absences, *cw.busy)) for cw in availability}
+    by_id = {cw.caseworker_id: cw for cw in availability}
+    chosen: list[Slot] = []
+    per_cw_day: dict[tuple[int, date], list[Slot]] = {}
+
+    def take(stream: Iterator[Slot], d: date) -> bool:
+        for slot in stream:
+            taken = per_cw_day.setdefault((slot.caseworker_id, d), [])
+            if by_id[slot.caseworker_id].booked_per_day.get(d, 0) + len(taken) >= cap:
+                continue
+            if any(slot.start < t.end and t.start < slot.end for t in taken):
+                continue
+            chosen.append(slot)
+            taken.append(slot)
+            return True
+        return False
+
+    # One lazy stream per day (all caseworkers merged by start, then caseworker id): the first
+    # pass takes the earliest slot of each day, later passes go round the same days again.
+    day_streams: list[tuple[date, Iterator[Slot]]] = []
+    for d in _days(ctx):
+        if len(chosen) >= want:
+            break
+        per_cw = [
+            _day_slots(ctx, cw, d, blocked[cw.caseworker_id])
+            for cw in availability
+            if cw.booked_per_day.get(d, 0) < cap
+        ]
+        stream = heapq.merge(*per_cw, key=_by_start_then_caseworker)
+        if take(stream, d):
+            day_streams.append((d, stream))
+    while len(chosen) < want and day_streams:
+        for entry in list(day_streams):
+            if len(chosen) >= want:
+                break
+            if not take(entry[1], entry[0]):
+                day_streams.remove(entry)
+    return sorted(chosen, key=_by_start_then_caseworker)
+
+
+def _by_start(slot: Slot) -> datetime:
+    return slot.start
+
+
+def _by_start_then_caseworker(slot: Slot) -> tuple[datetime, int]:
+    return slot.start, slot.caseworker_id
