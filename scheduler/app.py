@@ -17,6 +17,7 @@ from scheduler.config import Config
 from scheduler.errors import REQUEST_ID_KEY, Handler, error_middleware
 from scheduler.keys import CONFIG, POOL, ROLE
 from scheduler.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from scheduler.staff import session_api
 
 log = logging.getLogger(__name__)
 
@@ -73,4 +74,5 @@ def create_app(config: Config, *, role: str = "all") -> web.Application:
     )
     app.cleanup_ctx.append(_database)
     app.add_routes(ops.routes)
+    app.add_routes(session_api.routes)
     return app

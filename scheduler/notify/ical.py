@@ -2,19 +2,34 @@
 
 from __future__ import annotations
 
+import calendar
+import logging
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 from typing import Final, Literal
 from zoneinfo import ZoneInfo
 
-from icalendar import Calendar, Event, vCalAddress, vDuration
+from icalendar import (
+    Calendar,
+    Event,
+    Timezone,
+    TimezoneDaylight,
+    TimezoneStandard,
+    vCalAddress,
+    vDuration,
+)
+
+log = logging.getLogger(__name__)
 
 PRODID: Final = "-//Jobcenter Termine//scheduler//DE"
 FEED_REFRESH: Final = timedelta(minutes=15)
-TZ_FIRST_DATE: Final = date(2020, 1, 1)
-TZ_LAST_DATE: Final = date(2040, 1, 1)
+# The yearly rule written into VTIMEZONE must match the tz database for every year in this span
+# (widened to cover the events); otherwise we fall back to explicit observances.
+TZ_CHECK_YEARS: Final = (2020, 2040)
+_WEEKDAYS: Final = ("MO", "TU", "WE", "TH", "FR", "SA", "SU")
 
 Method = Literal["REQUEST", "CANCEL", "PUBLISH"]
 Status = Literal["CONFIRMED", "CANCELLED"]
@@ -106,35 +121,130 @@ def _event(data: InviteData, *, method: Method, stamp: datetime) -> Event:
     return event
 
 
-def _calendar(method: Method, events: Sequence[Event]) -> Calendar:
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    month: int
+    weekday: int
+    nth: int  # 1..5, or -1 for "last"
+    at: time  # local wall time before the change (RFC 5545 onset)
+    offset_from: timedelta
+    offset_to: timedelta
+    name: str
+    dst: bool
+
+
+def _transitions(zone: ZoneInfo, year: int) -> list[tuple[datetime, timedelta, timedelta, str, bool]]:
+    """Offset changes in year: (local onset, offset before, offset after, name after, is DST)."""
+    found = []
+    day = int(datetime(year, 1, 1, tzinfo=UTC).timestamp())
+    end = int(datetime(year + 1, 1, 1, tzinfo=UTC).timestamp())
+
+    def offset(ts: int) -> timedelta:
+        return datetime.fromtimestamp(ts, zone).utcoffset() or timedelta()
+
+    before = offset(day)
+    while day < end:
+        after = offset(day + 86400)
+        if after != before:
+            lo, hi = day, day + 86400
+            while hi - lo > 1:
+                mid = (lo + hi) // 2
+                lo, hi = (mid, hi) if offset(mid) == before else (lo, mid)
+            local = datetime.fromtimestamp(hi, zone)
+            onset = datetime.fromtimestamp(hi, UTC).replace(tzinfo=None) + before
+            found.append((onset, before, after, local.tzname() or "", bool(local.dst())))
+            before = after
+        day += 86400
+    return found
+
+
+def _rule_candidates(t: tuple[datetime, timedelta, timedelta, str, bool]) -> set[_Rule]:
+    onset, before, after, name, dst = t
+    nths = {(onset.day - 1) // 7 + 1}
+    if onset.day + 7 > calendar.monthrange(onset.year, onset.month)[1]:
+        nths.add(-1)
+    return {_Rule(onset.month, onset.weekday(), n, onset.time(), before, after, name, dst) for n in nths}
+
+
+def _nth_weekday(year: int, rule: _Rule) -> date:
+    days = [
+        date(year, rule.month, d)
+        for d in range(1, calendar.monthrange(year, rule.month)[1] + 1)
+        if date(year, rule.month, d).weekday() == rule.weekday
+    ]
+    return days[-1] if rule.nth == -1 else days[rule.nth - 1]
+
+
+@lru_cache(maxsize=32)
+def _yearly_vtimezone(tz_name: str, first_year: int, last_year: int) -> bytes | None:
+    """A VTIMEZONE with one RRULE per transition, or None if the zone has no stable yearly rule."""
+    zone = ZoneInfo(tz_name)
+    per_year = [_transitions(zone, y) for y in range(first_year, last_year + 1)]
+    rules: list[_Rule] = []
+    if len({len(ts) for ts in per_year}) == 1 and len(per_year[0]) <= 2:
+        for i in range(len(per_year[0])):
+            candidates = set.intersection(*(_rule_candidates(ts[i]) for ts in per_year))
+            if candidates:
+                rules.append(min(candidates, key=lambda r: (r.nth, r.month)))
+    if len(rules) != len(per_year[0]):
+        log.warning("no yearly rule for %s; writing explicit VTIMEZONE observances", tz_name)
+        return None
+    vtz = Timezone()
+    vtz.add("tzid", tz_name)
+    if not rules:
+        local = datetime(first_year, 1, 1, tzinfo=zone)
+        std = TimezoneStandard()
+        std.add("dtstart", datetime(1970, 1, 1))
+        std.add("tzoffsetfrom", local.utcoffset())
+        std.add("tzoffsetto", local.utcoffset())
+        std.add("tzname", local.tzname())
+        vtz.add_component(std)
+        return bytes(vtz.to_ical())
+    for rule in rules:
+        part = TimezoneDaylight() if rule.dst else TimezoneStandard()
+        part.add("dtstart", datetime.combine(_nth_weekday(1970, rule), rule.at))
+        byday = f"{rule.nth}{_WEEKDAYS[rule.weekday]}"
+        part.add("rrule", {"freq": "yearly", "bymonth": rule.month, "byday": byday})
+        part.add("tzoffsetfrom", rule.offset_from)
+        part.add("tzoffsetto", rule.offset_to)
+        part.add("tzname", rule.name)
+        vtz.add_component(part)
+    return bytes(vtz.to_ical())
+
+
+def _calendar(method: Method, data: Sequence[InviteData], events: Sequence[Event]) -> Calendar:
     cal = Calendar()
     cal.add("prodid", PRODID)
     cal.add("version", "2.0")
     cal.add("calscale", "GREGORIAN")
     cal.add("method", method)
+    if not events:
+        return cal
+    first_year = min(TZ_CHECK_YEARS[0], *(d.start.year - 1 for d in data))
+    last_year = max(TZ_CHECK_YEARS[1], *(d.end.year + 1 for d in data))
+    # Outlook-style VTIMEZONE (DTSTART in 1970 + yearly RRULE): identical in every invite, so a
+    # consumer that keeps the first definition per TZID (vobject does) is never misled, and
+    # consumers that ignore RDATE lists (dateutil does) read it correctly.
+    for tz_name in sorted({d.tz for d in data}):
+        vtz = _yearly_vtimezone(tz_name, first_year, last_year)
+        if vtz is not None:
+            cal.add_component(Timezone.from_ical(vtz))
     for event in events:
         cal.add_component(event)
-    if events:
-        # Every invite carries the same VTIMEZONE, whatever its dates: some consumers (vobject,
-        # for one) keep the first definition they see per TZID, so one that covered only the
-        # year of an earlier invite would shift later appointments by an hour. RDATE lists keep
-        # twenty years of transitions at about 1 KB.
-        first = min([TZ_FIRST_DATE, *(e.start.date() for e in events)])
-        last = max([TZ_LAST_DATE, *(date(e.end.year + 2, 1, 1) for e in events)])
-        cal.add_missing_timezones(first_date=first, last_date=last)
+    cal.add_missing_timezones(first_date=date(first_year, 1, 1), last_date=date(last_year + 1, 1, 1))
     return cal
 
 
 def invite(data: InviteData, *, method: Method, stamp: datetime) -> bytes:
     """Build one invite; the same UID for the appointment's whole life, SEQUENCE from the caller."""
-    return _calendar(method, [_event(data, method=method, stamp=stamp)]).to_ical()
+    return bytes(_calendar(method, [data], [_event(data, method=method, stamp=stamp)]).to_ical())
 
 
 def feed(events: Sequence[InviteData], *, name: str, stamp: datetime) -> bytes:
     """Build a subscription feed (METHOD:PUBLISH) with one VEVENT per appointment."""
-    cal = _calendar("PUBLISH", [_event(e, method="PUBLISH", stamp=stamp) for e in events])
+    cal = _calendar("PUBLISH", events, [_event(e, method="PUBLISH", stamp=stamp) for e in events])
     cal.add("name", _text(name))
     cal.add("x-wr-calname", _text(name))
     cal.add("refresh-interval", FEED_REFRESH, parameters={"VALUE": "DURATION"})
     cal.add("x-published-ttl", vDuration(FEED_REFRESH))  # Outlook reads this, not REFRESH-INTERVAL
-    return cal.to_ical()
+    return bytes(cal.to_ical())

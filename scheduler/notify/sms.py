@@ -146,7 +146,7 @@ class _Call:
 _CALL: ContextVar[_Call | None] = ContextVar("twilio_call", default=None)
 
 
-class _TwilioHttpClient(AsyncTwilioHttpClient):
+class _TwilioHttpClient(AsyncTwilioHttpClient):  # type: ignore[misc]  # the SDK is untyped
     """The SDK's aiohttp client plus a deadline, the idempotency header and an optional base URL."""
 
     def __init__(self, *, base: tuple[str, str] | None, timeout: float) -> None:
@@ -177,8 +177,8 @@ class _TwilioHttpClient(AsyncTwilioHttpClient):
         call = _CALL.get()
         if call is not None and method.upper() == "POST":
             headers[IDEMPOTENCY_HEADER] = call.idempotency_key
-        # The SDK ignores its own timeout setting and hands a bare float to aiohttp, so the deadline
-        # (connect + send + read) is enforced here.
+        # The SDK stores the client's timeout but never applies it (create_async() passes none),
+        # so the whole deadline (connect + send + read) is enforced here.
         async with asyncio.timeout(timeout or self.timeout):
             response: Response = await super().request(
                 method,

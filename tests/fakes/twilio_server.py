@@ -243,6 +243,21 @@ class FakeTwilio:
         account_ok = request.match_info["account_sid"] == self.account_sid
         return user if sep and ok_user and ok_pass and account_ok else None
 
+    def _refuse(self, to: str, sender: str | None, body: str) -> web.Response | None:
+        if not to:
+            return _error(400, 21604, "A 'To' phone number is required.")
+        if not E164.match(to):
+            return _error(400, 21211, f"Invalid 'To' Phone Number: {to}")
+        if sender is None:
+            return _error(400, 21603)
+        if not body:
+            return _error(400, 21602)
+        if len(body) > 1600:
+            return _error(400, 21617)
+        with self._lock:
+            code = self._permanent.get(to)
+        return None if code is None else _error(400, code)
+
     async def _create_message(self, request: web.Request) -> web.Response:
         with self._lock:
             self.create_requests += 1
@@ -269,20 +284,9 @@ class FakeTwilio:
         service = str(form.get("MessagingServiceSid", "")) or None
         body = str(form.get("Body", ""))
         callback = str(form.get("StatusCallback", "")) or None
-        if not to:
-            return _error(400, 21604, "A 'To' phone number is required.")
-        if not E164.match(to):
-            return _error(400, 21211, f"Invalid 'To' Phone Number: {to}")
-        if from_ is None and service is None:
-            return _error(400, 21603)
-        if not body:
-            return _error(400, 21602)
-        if len(body) > 1600:
-            return _error(400, 21617)
-        with self._lock:
-            refused = self._permanent.get(to)
+        refused = self._refuse(to, from_ or service, body)
         if refused is not None:
-            return _error(400, refused)
+            return refused
 
         now = datetime.now(UTC).replace(microsecond=0)
         message = FakeMessage(

@@ -60,14 +60,15 @@ def test_cancel_matches_golden() -> None:
 @pytest.mark.parametrize("method", ["REQUEST", "CANCEL", "PUBLISH"])
 def test_every_invite_validates_and_keeps_the_instant(method: Any) -> None:
     data = make()
-    cal = parse(invite(data, method=method, stamp=STAMP))
+    raw = invite(data, method=method, stamp=STAMP)
+    assert b"\r\nDTSTART;TZID=Europe/Berlin:20261117T100000\r\n" in raw
+    cal = parse(raw)
     assert cal.method.value == method
     assert cal.prodid.value == "-//Jobcenter Termine//scheduler//DE"
     ev = cal.vevent
     assert ev.uid.value == data.uid
     assert ev.dtstart.value.astimezone(UTC) == data.start.astimezone(UTC)
     assert ev.dtend.value.astimezone(UTC) == data.end.astimezone(UTC)
-    assert ev.dtstart.params["TZID"] == ["Europe/Berlin"]
     assert ev.dtstamp.value == STAMP
     assert ev.organizer.value == "mailto:team3@jobcenter-musterstadt.example"
     assert ev.organizer.params["CN"] == ["Jobcenter Musterstadt, Team 3"]
@@ -80,9 +81,12 @@ def test_request_names_the_attendee_and_publish_does_not() -> None:
     email = parse(invite(make(attendee_phone_or_email="kunde@example.org"), method="REQUEST", stamp=STAMP))
     assert email.vevent.attendee.value == "mailto:kunde@example.org"
     assert "attendee" not in parse(invite(make(), method="PUBLISH", stamp=STAMP)).vevent.contents
-    assert "attendee" not in parse(
-        invite(make(attendee_phone_or_email=None), method="REQUEST", stamp=STAMP)
-    ).vevent.contents
+    assert (
+        "attendee"
+        not in parse(
+            invite(make(attendee_phone_or_email=None), method="REQUEST", stamp=STAMP)
+        ).vevent.contents
+    )
 
 
 def test_start_in_another_zone_is_written_in_the_site_zone() -> None:
@@ -130,6 +134,39 @@ def test_dst_change_days(local: datetime, utc: datetime) -> None:
     data = make(start=start, end=start.replace(minute=30))
     cal = parse(invite(data, method="REQUEST", stamp=STAMP))
     assert cal.vevent.dtstart.value.astimezone(UTC) == utc
+
+
+def test_vtimezone_is_the_same_in_every_invite() -> None:
+    # Consumers may keep the first VTIMEZONE they see per TZID (vobject does), so it must not
+    # depend on the appointment's date.
+    def vtimezone(start: datetime) -> bytes:
+        raw = invite(make(start=start, end=start.replace(hour=11)), method="REQUEST", stamp=STAMP)
+        return raw[raw.index(b"BEGIN:VTIMEZONE") : raw.index(b"END:VTIMEZONE")]
+
+    first = vtimezone(datetime(2026, 1, 5, 10, tzinfo=BERLIN))
+    assert first == vtimezone(datetime(2031, 7, 1, 10, tzinfo=BERLIN))
+    assert b"RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=3" in first
+    assert b"RRULE:FREQ=YEARLY;BYDAY=-1SU;BYMONTH=10" in first
+
+
+@pytest.mark.parametrize("year", [2026, 2027, 2030, 2035])
+def test_every_month_keeps_its_offset(year: int) -> None:
+    for month in range(1, 13):
+        for day in (1, 24, 28):
+            start = datetime(year, month, day, 10, tzinfo=BERLIN)
+            raw = invite(make(start=start, end=start.replace(hour=11)), method="REQUEST", stamp=STAMP)
+            assert parse(raw).vevent.dtstart.value.astimezone(UTC) == start.astimezone(UTC)
+
+
+@pytest.mark.parametrize(
+    ("tz", "rule"),
+    [("America/New_York", b"BYDAY=2SU;BYMONTH=3"), ("Asia/Kolkata", b"TZOFFSETTO:+0530")],
+)
+def test_other_zones_get_their_own_rule(tz: str, rule: bytes) -> None:
+    start = datetime(2026, 7, 1, 10, tzinfo=ZoneInfo(tz))
+    raw = invite(make(tz=tz, start=start, end=start.replace(hour=11)), method="PUBLISH", stamp=STAMP)
+    assert rule in raw
+    assert parse(raw).vevent.dtstart.value.astimezone(UTC) == start.astimezone(UTC)
 
 
 @pytest.mark.parametrize("breaker", ["\r\n", "\n", "\r", "\x0b", "\x00"])
@@ -182,7 +219,14 @@ def test_feed_with_three_events_validates() -> None:
             end=datetime(2027, 3, 28, 11, 0, tzinfo=BERLIN),
             summary="Rückruf: Frau Ø",
         ),
-        make(uid="appointment-3@x.example", sequence=1, status="CANCELLED", location=None, description=None, url=None),
+        make(
+            uid="appointment-3@x.example",
+            sequence=1,
+            status="CANCELLED",
+            location=None,
+            description=None,
+            url=None,
+        ),
     ]
     raw = feed(events, name="Termine – Team 3 (Frau Beispiel)", stamp=STAMP)
     cal = parse(raw)

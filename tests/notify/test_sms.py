@@ -77,8 +77,9 @@ async def send(sender: TwilioSms, to: str = TO, body: str = "Ihr Termin: Di 10:0
 
 
 async def test_send_reaches_twilio_with_basic_auth(fake: FakeTwilio, sender: TwilioSms) -> None:
-    result = await send(sender, body="Ihr Termin am Dienstag, 10:00 Uhr, Raum 2.14. Größe egal: ß",
-                        key="appt:42:confirm:0")
+    result = await send(
+        sender, body="Ihr Termin am Dienstag, 10:00 Uhr, Raum 2.14. Größe egal: ß", key="appt:42:confirm:0"
+    )
     assert result.provider_id.startswith("SM") and len(result.provider_id) == 34
     assert result.status == "queued"
     assert result.segments == 1
@@ -185,9 +186,7 @@ async def test_unreachable_server_is_transient() -> None:
         await sender.close()
 
 
-async def test_concurrent_sends_keep_their_own_idempotency_key(
-    fake: FakeTwilio, sender: TwilioSms
-) -> None:
+async def test_concurrent_sends_keep_their_own_idempotency_key(fake: FakeTwilio, sender: TwilioSms) -> None:
     results = await asyncio.gather(*(send(sender, body=f"Nachricht {i}", key=f"k-{i}") for i in range(25)))
     assert len({r.provider_id for r in results}) == 25
     assert {(m.body, m.idempotency_token) for m in fake.messages} == {
@@ -272,7 +271,10 @@ async def test_console_writes_one_json_line_per_message(tmp_path: Path) -> None:
     assert first.provider_id.startswith("console-")
     assert lines[0]["provider_id"] == first.provider_id
     assert {k: lines[0][k] for k in ("to", "body", "segments", "key")} == {
-        "to": TO, "body": "Hallo €", "segments": 1, "key": "k-1"
+        "to": TO,
+        "body": "Hallo €",
+        "segments": 1,
+        "key": "k-1",
     }
     assert "time" in lines[0]
     assert (lines[1]["encoding"], lines[1]["body"]) == ("UCS-2", "Привіт")

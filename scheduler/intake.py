@@ -1,0 +1,300 @@
+"""Intake: the single entry point for every channel (web, kiosk, phone, SMS, staff).
+
+Channels parse what they received into an `Intake` with `parse_intake` and call `submit`; the same
+validation, policy and notices apply whatever the channel.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import asyncpg
+
+from scheduler import appointments, audit, availability, callbacks, clients, notices, phones, planning, references
+from scheduler import requests as requests_
+from scheduler.errors import NotFound, ValidationFailed
+from scheduler.i18n import LANGUAGES, N_, normalise
+from scheduler.metrics import INTAKE
+from scheduler.policy.rules import Kind
+
+CHANNELS = ("web", "kiosk", "phone", "sms", "staff")
+MODES = ("in_person", "phone", "video")
+PARTS = ("morning", "afternoon")
+# Bidirectional overrides can make a note display differently from what was stored.
+_BIDI_CONTROLS = re.compile("[\u202a-\u202e\u2066-\u2069]")
+_CUSTOMER_NUMBER = re.compile(r"^[0-9]{3}[A-Z][0-9]{6}$")
+
+
+@dataclass(frozen=True, slots=True)
+class Intake:
+    site: str
+    kind: Kind
+    channel: str
+    concern: str
+    phone: str
+    language: str = "de"
+    modes: tuple[str, ...] = ()
+    windows: Mapping[str, Any] = field(default_factory=dict)
+    note: str = ""
+    sms_consent: bool = False
+    customer_number: str | None = None
+    name: str | None = None
+    idempotency_key: str | None = None
+    created_by: int | None = None          # staff id, for invitations
+    invitation: str | None = None          # voluntary | mandatory
+    notice_text: str | None = None
+    route_staff_id: int | None = None      # invitations go to the inviting caseworker
+
+
+@dataclass(frozen=True, slots=True)
+class Submitted:
+    kind: Kind
+    id: int
+    reference: str
+    link_token: str
+    status: str
+    language: str
+
+
+def clean_text(value: object, *, name: str, limit: int, multiline: bool = False,
+               errors: dict[str, str]) -> str:
+    """Free text as stored: trimmed, NFC, no control or direction-override characters."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        errors[name] = N_("Please enter text here.")
+        return ""
+    text = unicodedata.normalize("NFC", value).strip()
+    allowed = "\n\t" if multiline else ""
+    if any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text) or _BIDI_CONTROLS.search(text):
+        errors[name] = N_("This text contains characters we cannot store. Please type it again.")
+        return ""
+    if len(text) > limit:
+        errors[name] = N_("This text is too long.")
+        return ""
+    return text
+
+
+def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: str, default_site: str) -> Intake:
+    """Validate a client's submission (JSON, form or kiosk) into an Intake; field errors are collected.
+
+    Unknown keys (such as `status`) are ignored: a client cannot set what staff decide.
+    """
+    errors: dict[str, str] = {}
+    concern = data.get("concern")
+    if not isinstance(concern, str) or not re.fullmatch(r"[a-z0-9_]{2,40}", concern):
+        errors["concern"] = N_("Please choose what it is about.")
+        concern = ""
+    language = normalise(data.get("language") if isinstance(data.get("language"), str) else None)
+    if isinstance(data.get("language"), str) and data["language"] not in LANGUAGES and \
+            data["language"].split("-")[0] not in LANGUAGES:
+        errors["language"] = N_("Please choose a language from the list.")
+    raw_phone = data.get("phone")
+    phone = ""
+    try:
+        phone = phones.normalise(raw_phone if isinstance(raw_phone, str) else "",
+                                 landline_ok=kind is Kind.callback)
+    except ValidationFailed as e:
+        errors.update(e.fields)
+    modes = data.get("modes") or []
+    if not isinstance(modes, list) or not all(m in MODES for m in modes):
+        errors["modes"] = N_("Please choose how you want to talk to us.")
+        modes = []
+    windows = _parse_windows(data.get("windows") or {}, errors)
+    note = clean_text(data.get("note"), name="note", limit=500, multiline=True, errors=errors)
+    name = clean_text(data.get("name"), name="name", limit=100, errors=errors) or None
+    customer = clean_text(data.get("customer_number"), name="customer_number", limit=20, errors=errors) or None
+    if customer is not None:
+        customer = customer.replace(" ", "").upper()
+        if not _CUSTOMER_NUMBER.match(customer):
+            errors["customer_number"] = N_("A customer number looks like 123A456789.")
+    consent = data.get("sms_consent", False)
+    if not isinstance(consent, bool):
+        errors["sms_consent"] = N_("Please say yes or no.")
+    key = data.get("idempotency_key")
+    if key is not None and (not isinstance(key, str) or not 8 <= len(key) <= 100):
+        errors["idempotency_key"] = N_("This value is not valid.")
+    site = data.get("site") or default_site
+    if not isinstance(site, str) or not re.fullmatch(r"[a-z0-9-]{2,40}", site):
+        errors["site"] = N_("This office is unknown.")
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return Intake(site=str(site), kind=kind, channel=channel, concern=str(concern), phone=phone, language=language,
+                  modes=tuple(dict.fromkeys(modes)), windows=windows, note=note, sms_consent=bool(consent),
+                  customer_number=customer, name=name, idempotency_key=key)
+
+
+def _parse_windows(raw: object, errors: dict[str, str]) -> dict[str, Any]:
+    if not isinstance(raw, Mapping):
+        errors["windows"] = N_("Please choose when you can come.")
+        return {}
+    out: dict[str, Any] = {}
+    weekdays = raw.get("weekdays") or []
+    if not isinstance(weekdays, list) or not all(isinstance(d, int) and not isinstance(d, bool) and 0 <= d <= 4
+                                                 for d in weekdays):
+        errors["windows.weekdays"] = N_("Please choose days from Monday to Friday.")
+    elif weekdays:
+        out["weekdays"] = sorted(set(weekdays))
+    parts = raw.get("parts") or []
+    if not isinstance(parts, list) or not all(p in PARTS for p in parts):
+        errors["windows.parts"] = N_("Please choose morning or afternoon.")
+    elif parts:
+        out["parts"] = sorted(set(parts))
+    for name in ("date_from", "date_to"):
+        value = raw.get(name)
+        if value in (None, ""):
+            continue
+        try:
+            out[name] = date.fromisoformat(str(value)).isoformat()
+        except ValueError:
+            errors[f"windows.{name}"] = N_("Please enter a date like 2026-12-01.")
+    if out.get("date_from") and out.get("date_to") and out["date_from"] > out["date_to"]:
+        errors["windows.date_to"] = N_("The last day must not be before the first day.")
+    return out
+
+
+async def _concern(conn: asyncpg.Connection, site_id: int, code: str, channel: str) -> asyncpg.Record:
+    row = await conn.fetchrow(
+        "SELECT id, code, urgent, modes, channels FROM concerns WHERE site_id = $1 AND code = $2 AND active",
+        site_id, code,
+    )
+    if row is None or channel not in row["channels"]:
+        raise ValidationFailed(fields={"concern": N_("Please choose what it is about.")})
+    return row
+
+
+async def submit(pool: asyncpg.Pool, intake: Intake, *, now: datetime,
+                 reminder_offsets: tuple[timedelta, ...] = ()) -> Submitted:
+    """Store a new request or callback, run the policy, store its plan and queue the notices.
+
+    Retrying with the same idempotency key returns the first result and writes nothing new.
+    """
+    async with pool.acquire() as conn, conn.transaction():
+        site = await availability.site_by_code(conn, intake.site)
+        if site is None:
+            raise ValidationFailed(fields={"site": N_("This office is unknown.")})
+        if intake.idempotency_key:
+            earlier = await _earlier(conn, site.id, intake)
+            if earlier is not None:
+                return earlier
+        concern = await _concern(conn, site.id, intake.concern, intake.channel)
+        client = await clients.upsert_by_phone(
+            conn, site_id=site.id, phone=intake.phone, language=intake.language, sms_consent=intake.sms_consent,
+            customer_number=intake.customer_number, name=intake.name)
+        if intake.kind is Kind.callback:
+            result = await _submit_callback(conn, site, intake, concern, client, now=now)
+        else:
+            result = await _submit_request(conn, site, intake, concern, client, now=now,
+                                           reminder_offsets=reminder_offsets)
+    INTAKE.labels(intake.kind.value, intake.channel).inc()
+    return result
+
+
+async def _earlier(conn: asyncpg.Connection, site_id: int, intake: Intake) -> Submitted | None:
+    assert intake.idempotency_key
+    if intake.kind is Kind.callback:
+        cb = await callbacks.find_by_idempotency_key(conn, site_id, intake.idempotency_key)
+        return Submitted(Kind.callback, cb.id, cb.reference, cb.link_token, cb.status.value, cb.language) if cb else None
+    rq = await requests_.find_by_idempotency_key(conn, site_id, intake.idempotency_key)
+    return Submitted(Kind.appointment, rq.id, rq.reference, rq.link_token, rq.status.value, rq.language) if rq else None
+
+
+async def _submit_request(conn: asyncpg.Connection, site: availability.Site, intake: Intake, concern: asyncpg.Record,
+                          client: clients.Client, *, now: datetime,
+                          reminder_offsets: tuple[timedelta, ...]) -> Submitted:
+    token = references.new_link_token()
+    reference = references.new_reference()
+    request_id = await requests_.insert(
+        conn, site_id=site.id, client_id=client.id, concern_id=concern["id"], channel=intake.channel,
+        reference=reference, link_token=token, language=intake.language, modes=list(intake.modes),
+        windows=intake.windows, note=intake.note, idempotency_key=intake.idempotency_key,
+        invitation=intake.invitation, notice_text=intake.notice_text, created_by=intake.created_by)
+    if request_id is None:  # a concurrent retry with the same key won the insert
+        earlier = await _earlier(conn, site.id, intake)
+        if earlier is None:
+            raise NotFound()
+        return earlier
+    actor = f"staff:{intake.created_by}" if intake.created_by else f"client:{intake.channel}"
+    await audit.record(conn, site_id=site.id, actor=actor, action="request.received", subject_type="request",
+                       subject_id=request_id, details={"channel": intake.channel, "concern": intake.concern})
+    route = (None, intake.route_staff_id) if intake.route_staff_id else None
+    request = await requests_.get(conn, request_id)
+    status = await plan_and_propose(conn, site=site, request=request, client=client, urgent=concern["urgent"],
+                                    now=now, route=route, reminder_offsets=reminder_offsets, actor="policy")
+    if intake.invitation is None:
+        await notices.request_received(conn, client=client, request_id=request_id, reference=reference,
+                                       link_token=token, kind="request")
+    return Submitted(Kind.appointment, request_id, reference, token, status, intake.language)
+
+
+async def plan_and_propose(conn: asyncpg.Connection, *, site: availability.Site, request: requests_.Request,
+                           client: clients.Client, urgent: bool, now: datetime,
+                           route: tuple[int | None, int | None] | None, reminder_offsets: tuple[timedelta, ...],
+                           actor: str) -> str:
+    """Run the policy for a request, store decision and proposals, auto-book where the owning team allows."""
+    plan = await planning.make_plan(
+        conn, site=site, kind=Kind.appointment, concern_code=request.concern_code, urgent=urgent,
+        channel=request.channel, language=request.language, modes=request.modes, client=client,
+        received_at=request.created_at, now=now, route=route)
+    await requests_.store_decision(conn, request.id, decision=plan.decision, team_id=plan.team_id,
+                                   staff_id=plan.staff_id, deadline_at=plan.deadline_at, policy_ids=plan.policy_ids)
+    request = await requests_.get(conn, request.id)
+    slots = await planning.find_slots(conn, site=site, plan=plan, language=request.language,
+                                      windows=request.windows, now=now, exclude_request_id=request.id)
+    if plan.auto_confirm and slots:
+        slot = slots[0]
+        appointment = await appointments.book(
+            conn, site_id=site.id, request_id=request.id, client_id=client.id, staff_id=slot.caseworker_id,
+            start=slot.start, end=slot.end, mode=slot.mode.value, room=slot.room, actor="policy:auto-confirm")
+        await requests_.transition(conn, request.id, to=requests_.Status.scheduled, actor="policy:auto-confirm",
+                                   site_id=site.id, staff_id=slot.caseworker_id)
+        await requests_.clear_proposals(conn, request.id)
+        await notices.appointment_confirmed(conn, client=client, appointment=appointment,
+                                            link_token=request.link_token, reminder_offsets=reminder_offsets, now=now)
+        return requests_.Status.scheduled.value
+    await requests_.replace_proposals(conn, request, slots)
+    target = requests_.Status.proposed if slots else requests_.Status.received
+    if request.status is not target:
+        await requests_.transition(conn, request.id, to=target, actor=actor, site_id=site.id,
+                                   details={"proposals": len(slots)})
+    return target.value
+
+
+async def _submit_callback(conn: asyncpg.Connection, site: availability.Site, intake: Intake,
+                           concern: asyncpg.Record, client: clients.Client, *, now: datetime) -> Submitted:
+    token = references.new_link_token()
+    reference = references.new_reference()
+    callback_id = await callbacks.insert(
+        conn, site_id=site.id, client_id=client.id, concern_id=concern["id"], channel=intake.channel,
+        reference=reference, link_token=token, phone=intake.phone, language=intake.language,
+        windows=intake.windows, note=intake.note, idempotency_key=intake.idempotency_key)
+    if callback_id is None:
+        earlier = await _earlier(conn, site.id, intake)
+        if earlier is None:
+            raise NotFound()
+        return earlier
+    await audit.record(conn, site_id=site.id, actor=f"client:{intake.channel}", action="callback.received",
+                       subject_type="callback", subject_id=callback_id,
+                       details={"channel": intake.channel, "concern": intake.concern})
+    plan = await planning.make_plan(
+        conn, site=site, kind=Kind.callback, concern_code=intake.concern, urgent=concern["urgent"],
+        channel=intake.channel, language=intake.language, modes=("phone",), client=client, received_at=now, now=now)
+    first_call = max(now, _window_start(intake.windows, site, now))
+    await callbacks.store_decision(conn, callback_id, decision=plan.decision, team_id=plan.team_id,
+                                   staff_id=plan.staff_id, deadline_at=plan.deadline_at, next_attempt_at=first_call,
+                                   policy_ids=plan.policy_ids)
+    await notices.request_received(conn, client=client, request_id=callback_id, reference=reference,
+                                   link_token=token, kind="callback")
+    return Submitted(Kind.callback, callback_id, reference, token, callbacks.CallbackStatus.open.value,
+                     intake.language)
+
+
+def _window_start(windows: Mapping[str, Any], site: availability.Site, now: datetime) -> datetime:
+    if windows.get("date_from"):
+        return site.calendar().day_start(date.fromisoformat(windows["date_from"]))
+    return now

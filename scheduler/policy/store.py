@@ -1,0 +1,163 @@
+"""Rule sets in the database: versions per site, team or caseworker, one active per scope."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+import asyncpg
+
+from scheduler import audit
+from scheduler.errors import InvalidTransition, NotFound
+from scheduler.policy.rules import Rule, RuleSet, parse_ruleset
+
+
+class Scope(StrEnum):
+    site = "site"
+    team = "team"
+    caseworker = "caseworker"
+
+
+class PolicyStatus(StrEnum):
+    draft = "draft"
+    active = "active"
+    retired = "retired"
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPolicy:
+    id: int
+    site_id: int
+    scope: Scope
+    team_id: int | None
+    staff_id: int | None
+    version: int
+    status: PolicyStatus
+    ruleset: RuleSet
+    source_yaml: str
+    owner_id: int | None
+    created_at: datetime
+    activated_at: datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class ActivePolicies:
+    """Every active rule set of a site, by scope."""
+
+    site: StoredPolicy | None
+    teams: dict[int, StoredPolicy]
+    caseworkers: dict[int, StoredPolicy]
+
+
+COLUMNS = ("id, site_id, scope, team_id, staff_id, version, status, rules, source_yaml, owner_id, "
+           "created_at, activated_at")
+
+
+def _from_row(row: asyncpg.Record) -> StoredPolicy:
+    return StoredPolicy(
+        id=row["id"], site_id=row["site_id"], scope=Scope(row["scope"]), team_id=row["team_id"],
+        staff_id=row["staff_id"], version=row["version"], status=PolicyStatus(row["status"]),
+        ruleset=parse_ruleset(row["rules"]), source_yaml=row["source_yaml"], owner_id=row["owner_id"],
+        created_at=row["created_at"], activated_at=row["activated_at"],
+    )
+
+
+async def active(conn: asyncpg.Connection, site_id: int) -> ActivePolicies:
+    """The active rule sets of a site."""
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM policies WHERE site_id = $1 AND status = 'active'", site_id)
+    policies = [_from_row(r) for r in rows]
+    return ActivePolicies(
+        site=next((p for p in policies if p.scope is Scope.site), None),
+        teams={p.team_id: p for p in policies if p.scope is Scope.team and p.team_id is not None},
+        caseworkers={p.staff_id: p for p in policies if p.scope is Scope.caseworker and p.staff_id is not None},
+    )
+
+
+async def get(conn: asyncpg.Connection, policy_id: int) -> StoredPolicy:
+    """One stored rule set version."""
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM policies WHERE id = $1", policy_id)
+    if row is None:
+        raise NotFound()
+    return _from_row(row)
+
+
+async def history(conn: asyncpg.Connection, *, site_id: int, scope: Scope, team_id: int | None = None,
+                  staff_id: int | None = None) -> list[StoredPolicy]:
+    """Every version of one scope, newest first."""
+    rows = await conn.fetch(
+        f"""
+        SELECT {COLUMNS} FROM policies
+        WHERE site_id = $1 AND scope = $2 AND team_id IS NOT DISTINCT FROM $3 AND staff_id IS NOT DISTINCT FROM $4
+        ORDER BY version DESC
+        """,
+        site_id, scope, team_id, staff_id,
+    )
+    return [_from_row(r) for r in rows]
+
+
+async def save_draft(conn: asyncpg.Connection, *, site_id: int, scope: Scope, ruleset: RuleSet,
+                     source_yaml: str, owner_id: int, team_id: int | None = None,
+                     staff_id: int | None = None) -> StoredPolicy:
+    """Store a validated rule set as the next draft version of its scope."""
+    row = await conn.fetchrow(
+        f"""
+        INSERT INTO policies (site_id, scope, team_id, staff_id, version, status, rules, source_yaml, owner_id)
+        SELECT $1, $2, $3, $4, coalesce(max(version), 0) + 1, 'draft', $5, $6, $7
+        FROM policies
+        WHERE site_id = $1 AND scope = $2 AND team_id IS NOT DISTINCT FROM $3 AND staff_id IS NOT DISTINCT FROM $4
+        RETURNING {COLUMNS}
+        """,
+        site_id, scope, team_id, staff_id, ruleset.to_dict(), source_yaml, owner_id,
+    )
+    policy = _from_row(row)
+    await audit.record(conn, site_id=site_id, actor=f"staff:{owner_id}", action="policy.draft",
+                       subject_type="policy", subject_id=policy.id, details={"version": policy.version})
+    return policy
+
+
+async def activate(conn: asyncpg.Connection, policy_id: int, *, actor_id: int) -> StoredPolicy:
+    """Make a version the active one of its scope (the previous active one is retired); also rolls back."""
+    target = await get(conn, policy_id)
+    if target.status is PolicyStatus.active:
+        raise InvalidTransition()
+    await conn.execute(
+        """
+        UPDATE policies SET status = 'retired'
+        WHERE site_id = $1 AND scope = $2 AND team_id IS NOT DISTINCT FROM $3
+          AND staff_id IS NOT DISTINCT FROM $4 AND status = 'active'
+        """,
+        target.site_id, target.scope, target.team_id, target.staff_id,
+    )
+    row = await conn.fetchrow(
+        f"""
+        UPDATE policies SET status = 'active', activated_at = now(), activated_by = $2
+        WHERE id = $1 AND status IN ('draft', 'retired') RETURNING {COLUMNS}
+        """,
+        policy_id, actor_id,
+    )
+    if row is None:
+        raise InvalidTransition()
+    await audit.record(conn, site_id=target.site_id, actor=f"staff:{actor_id}", action="policy.activate",
+                       subject_type="policy", subject_id=policy_id, details={"version": target.version})
+    return _from_row(row)
+
+
+def layered(*layers: tuple[str, StoredPolicy | None]) -> tuple[RuleSet, tuple[int, ...]]:
+    """Merge rule sets, most specific first: its rules are tried first and its settings win.
+
+    Rules of every layer but the site's get their layer as prefix ("u25:fast-track"), so an explanation
+    says whose rule decided, and auto-confirmation can be limited to the owning team's own rules.
+    """
+    present = [(name, p) for name, p in layers if p is not None]
+    if not present:
+        return RuleSet(rules=()), ()
+    rules: list[Rule] = []
+    for name, policy in present:
+        for rule in policy.ruleset.rules:
+            rules.append(rule if policy.scope is Scope.site else dataclasses.replace(rule, id=f"{name}:{rule.id}"))
+    top = present[0][1].ruleset
+    merged = RuleSet(rules=tuple(rules), defaults=top.defaults, ordering=top.ordering, caps=top.caps,
+                     callbacks=top.callbacks)
+    return merged, tuple(p.id for _, p in present)

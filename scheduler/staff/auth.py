@@ -1,0 +1,306 @@
+"""Staff sign-in with local argon2 accounts, server-side revocable sessions, CSRF and role checks."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import hmac
+import json
+import logging
+import math
+import secrets
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+import asyncpg
+from aiohttp import web
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from scheduler.errors import Forbidden, TooManyRequests, Unauthorized
+from scheduler.i18n import N_
+from scheduler.keys import CONFIG, POOL
+
+log = logging.getLogger(__name__)
+
+SESSION_COOKIE: Final = "staff_session"
+CSRF_HEADER: Final = "X-CSRF-Token"
+CSRF_FIELD: Final = "csrf_token"
+MAX_FAILURES: Final = 5
+FAILURE_WINDOW: Final = timedelta(minutes=15)
+TOUCH_INTERVAL: Final = timedelta(minutes=1)
+DEFAULT_MAX_HOURS: Final = 10
+UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+BAD_CREDENTIALS: Final = N_("Username or password is wrong.")
+_MAX_TOKEN_CHARS: Final = 256
+_FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
+
+_HASHER = PasswordHasher()
+
+
+class Role(StrEnum):
+    caseworker = "caseworker"
+    team_lead = "team_lead"
+    admin = "admin"
+
+
+@dataclass(frozen=True, slots=True)
+class StaffUser:
+    id: int
+    site_id: int
+    username: str
+    display_name: str
+    role: Role
+    team_id: int | None
+    languages: tuple[str, ...]
+
+    @property
+    def actor(self) -> str:
+        """How this user is named in audit rows."""
+        return f"staff:{self.id}"
+
+
+@dataclass(frozen=True, slots=True)
+class SignedIn:
+    token: str = field(repr=False)
+    csrf_token: str = field(repr=False)
+    user: StaffUser
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: StaffUser
+    csrf_token: str = field(repr=False)
+    token_hash: str = field(repr=False)
+
+
+class CsrfFailed(Forbidden):
+    code = "csrf"
+    default_message = N_("This form has expired. Please reload the page and try again.")
+
+
+SESSION_KEY: web.RequestKey[Session | None] = web.RequestKey("staff_session")
+_VIA_BEARER_KEY = web.RequestKey("staff_session_bearer", bool)
+
+_STAFF_COLUMNS = "st.id, st.site_id, st.username, st.display_name, st.role, st.team_id, st.languages"
+
+
+def _user_from_row(row: asyncpg.Record) -> StaffUser:
+    return StaffUser(
+        id=row["id"], site_id=row["site_id"], username=row["username"], display_name=row["display_name"],
+        role=Role(row["role"]), team_id=row["team_id"], languages=tuple(row["languages"]),
+    )
+
+
+def token_hash(token: str) -> str:
+    """How session tokens are stored: only their SHA-256 (hex)."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def hash_password(password: str) -> str:
+    """An argon2id hash for storing in staff.password_hash."""
+    return _HASHER.hash(password)
+
+
+@functools.cache
+def _dummy_hash() -> str:
+    # Verified for unknown users so that they cost as much time as a wrong password.
+    return _HASHER.hash(secrets.token_urlsafe(16))
+
+
+def _verify(stored: str, password: str) -> bool:
+    try:
+        return _HASHER.verify(stored, password)
+    except VerificationError:
+        return False
+    except InvalidHashError:
+        log.warning("unreadable password hash in staff table")
+        return False
+
+
+async def _retry_after(conn: asyncpg.Connection, username: str, *, now: datetime) -> int:
+    """Seconds until username may try again; 0 when it is not throttled."""
+    fifth_latest: datetime | None = await conn.fetchval(
+        """
+        SELECT created_at FROM sign_in_failures
+        WHERE username = $1 AND created_at > $2
+        ORDER BY created_at DESC OFFSET $3 LIMIT 1
+        """,
+        username, now - FAILURE_WINDOW, MAX_FAILURES - 1,
+    )
+    if fifth_latest is None:
+        return 0
+    return max(1, math.ceil((fifth_latest + FAILURE_WINDOW - now).total_seconds()))
+
+
+async def sign_in(pool: asyncpg.Pool, *, username: str, password: str, now: datetime,
+                  max_hours: int = DEFAULT_MAX_HOURS) -> SignedIn:
+    """Check a local account's password and open a new session; failures are counted and throttled."""
+    name = username.strip().lower()[:100]
+    async with pool.acquire() as conn:
+        retry_after = await _retry_after(conn, name, now=now)
+        if retry_after:
+            log.warning("sign-in throttled", extra={"username": name, "retry_after": retry_after})
+            raise TooManyRequests(extra={"retry_after": retry_after})
+        row = await conn.fetchrow(
+            f"SELECT {_STAFF_COLUMNS}, st.password_hash, st.active FROM staff st WHERE st.username = $1",
+            name,
+        )
+    stored: str | None = row["password_hash"] if row is not None else None
+    # argon2 takes tens of milliseconds of CPU: keep it off the event loop and outside any transaction.
+    matches = await asyncio.to_thread(_verify, stored or _dummy_hash(), password)
+    if row is None or stored is None or not matches or not row["active"]:
+        await pool.execute(
+            "INSERT INTO sign_in_failures (site_id, username, created_at) VALUES ($1, $2, $3)",
+            row["site_id"] if row is not None else None, name, now,
+        )
+        log.info("sign-in failed", extra={"username": name})
+        raise Unauthorized(BAD_CREDENTIALS)
+    new_hash = None
+    if _HASHER.check_needs_rehash(stored):
+        new_hash = await asyncio.to_thread(hash_password, password)
+    user = _user_from_row(row)
+    token, csrf_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    hashed = token_hash(token)
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(
+            """
+            INSERT INTO staff_sessions (token_hash, site_id, staff_id, csrf_token, created_at, last_seen_at,
+                                        expires_at)
+            VALUES ($1, $2, $3, $4, $5, $5, $6)
+            """,
+            hashed, user.site_id, user.id, csrf_token, now, now + timedelta(hours=max_hours),
+        )
+        await conn.execute("DELETE FROM sign_in_failures WHERE username = $1", name)
+        if new_hash is not None:
+            await conn.execute("UPDATE staff SET password_hash = $2 WHERE id = $1", user.id, new_hash)
+        await _audit(conn, user.site_id, actor=user.actor, action="staff.sign_in", staff_id=user.id,
+                     details={"session": hashed[:12], "rehashed": new_hash is not None})
+    log.info("staff signed in", extra={"staff_id": user.id})
+    return SignedIn(token=token, csrf_token=csrf_token, user=user)
+
+
+async def session_user(pool: asyncpg.Pool, token: str, *, now: datetime, idle_minutes: int) -> Session | None:
+    """The session for a token if it is neither revoked, expired nor idle too long; marks it as seen."""
+    if not token or len(token) > _MAX_TOKEN_CHARS:
+        return None
+    hashed = token_hash(token)
+    row = await pool.fetchrow(
+        f"""
+        SELECT {_STAFF_COLUMNS}, s.csrf_token, s.last_seen_at
+        FROM staff_sessions s JOIN staff st ON st.id = s.staff_id
+        WHERE s.token_hash = $1 AND s.revoked_at IS NULL AND s.expires_at > $2
+          AND s.last_seen_at > $3 AND st.active
+        """,
+        hashed, now, now - timedelta(minutes=idle_minutes),
+    )
+    if row is None:
+        return None
+    # Touch at most once a minute: every staff page load would otherwise be a write.
+    if row["last_seen_at"] <= now - TOUCH_INTERVAL:
+        await pool.execute(
+            "UPDATE staff_sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2",
+            hashed, now,
+        )
+    return Session(user=_user_from_row(row), csrf_token=row["csrf_token"], token_hash=hashed)
+
+
+async def revoke(pool: asyncpg.Pool, token_hash: str, *, actor: str) -> bool:
+    """End one session; False when it was already ended or never existed."""
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            """
+            UPDATE staff_sessions SET revoked_at = now()
+            WHERE token_hash = $1 AND revoked_at IS NULL
+            RETURNING site_id, staff_id
+            """,
+            token_hash,
+        )
+        if row is None:
+            return False
+        await _audit(conn, row["site_id"], actor=actor, action="staff.session_revoked",
+                     staff_id=row["staff_id"], details={"session": token_hash[:12]})
+    return True
+
+
+async def revoke_all(pool: asyncpg.Pool, staff_id: int, *, actor: str) -> int:
+    """End every open session of a staff member; returns how many were ended."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """
+            UPDATE staff_sessions SET revoked_at = now()
+            WHERE staff_id = $1 AND revoked_at IS NULL
+            RETURNING site_id
+            """,
+            staff_id,
+        )
+        if rows:
+            await _audit(conn, rows[0]["site_id"], actor=actor, action="staff.sessions_revoked",
+                         staff_id=staff_id, details={"count": len(rows)})
+    return len(rows)
+
+
+async def _audit(conn: asyncpg.Connection, site_id: int, *, actor: str, action: str, staff_id: int,
+                 details: dict[str, object]) -> None:
+    await conn.execute(
+        """
+        INSERT INTO audit_events (site_id, actor, action, subject_type, subject_id, details)
+        VALUES ($1, $2, $3, 'staff', $4, $5::jsonb)
+        """,
+        site_id, actor, action, staff_id, json.dumps(details),
+    )
+
+
+def _bearer_token(request: web.Request) -> str | None:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return token.strip() if scheme.lower() == "bearer" and token.strip() else None
+
+
+async def authenticate(request: web.Request) -> Session | None:
+    """The staff session of this request (Bearer header first, then cookie), looked up once per request."""
+    if SESSION_KEY in request:
+        return request[SESSION_KEY]
+    bearer = _bearer_token(request)
+    token = bearer if bearer is not None else request.cookies.get(SESSION_COOKIE)
+    session = None
+    if token:
+        session = await session_user(request.app[POOL], token, now=datetime.now(UTC),
+                                     idle_minutes=request.app[CONFIG].security.session_idle_minutes)
+    request[SESSION_KEY] = session
+    request[_VIA_BEARER_KEY] = bearer is not None
+    return session
+
+
+async def _check_csrf(request: web.Request, session: Session) -> None:
+    provided = request.headers.get(CSRF_HEADER)
+    if provided is None and request.content_type in _FORM_TYPES:
+        value = (await request.post()).get(CSRF_FIELD)
+        provided = value if isinstance(value, str) else None
+    if provided is None or not hmac.compare_digest(provided.encode(), session.csrf_token.encode()):
+        log.warning("csrf check failed", extra={"staff_id": session.user.id, "path": request.path})
+        raise CsrfFailed()
+
+
+async def require_staff(request: web.Request, *roles: Role) -> StaffUser:
+    """The signed-in staff member, who must hold one of roles (any role when none are given).
+
+    Unsafe methods authenticated by cookie must also carry the session's CSRF token; Bearer requests
+    are exempt because browsers never add that header on their own.
+    """
+    session = await authenticate(request)
+    if session is None:
+        raise Unauthorized()
+    if roles and session.user.role not in roles:
+        raise Forbidden()
+    if request.method in UNSAFE_METHODS and not request[_VIA_BEARER_KEY]:
+        await _check_csrf(request, session)
+    return session.user
+
+
+def require_site(user: StaffUser, site_id: int) -> None:
+    """Refuse access to another site's data."""
+    if user.site_id != site_id:
+        raise Forbidden()
