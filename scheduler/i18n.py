@@ -1,7 +1,8 @@
 """Translation catalogues (gettext .po files read with Babel) and language negotiation.
 
 Message ids are the English source texts, marked in code with ``N_`` so that ``pybabel extract -k N_``
-finds them. ``de-simple`` is German Leichte Sprache; it falls back to German, every other language
+finds them. Each language folder may hold several catalogue files (``messages.po`` for errors,
+``notifications.po``, ``client.po``, ``staff.po``); they are merged. ``de-simple`` is German Leichte Sprache; it falls back to German, every other language
 falls back to English, then to the id itself.
 """
 
@@ -36,12 +37,13 @@ def _catalogue_dir(lang: str) -> str:
 
 @functools.cache
 def _catalogue(lang: str) -> dict[str, str]:
-    path = LOCALE_DIR / _catalogue_dir(lang) / "LC_MESSAGES" / "messages.po"
-    if not path.exists():
-        return {}
-    with path.open("rb") as fh:
-        catalog = read_po(fh, locale=None)
-    return {str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy}
+    # One language may have several catalogue files (messages, notifications, client, staff): merge them.
+    found: dict[str, str] = {}
+    for path in sorted((LOCALE_DIR / _catalogue_dir(lang) / "LC_MESSAGES").glob("*.po")):
+        with path.open("rb") as fh:
+            catalog = read_po(fh, locale=None)
+        found.update({str(m.id): str(m.string) for m in catalog if m.id and m.string and not m.fuzzy})
+    return found
 
 
 def _fallbacks(lang: str) -> tuple[str, ...]:

@@ -505,44 +505,52 @@ def propose(
     if hi <= lo or want <= 0 or not decision.modes:
         return []
     ctx = _Ctx(decision, client_windows, calendar, lo, hi, step, cap)
-    blocked = {cw.caseworker_id: _merge((*cw.absences, *cw.busy)) for cw in availability}
-    by_id = {cw.caseworker_id: cw for cw in availability}
-    chosen: list[Slot] = []
-    per_cw_day: dict[tuple[int, date], list[Slot]] = {}
-
-    def take(stream: Iterator[Slot], d: date) -> bool:
-        for slot in stream:
-            taken = per_cw_day.setdefault((slot.caseworker_id, d), [])
-            if by_id[slot.caseworker_id].booked_per_day.get(d, 0) + len(taken) >= cap:
-                continue
-            if any(slot.start < t.end and t.start < slot.end for t in taken):
-                continue
-            chosen.append(slot)
-            taken.append(slot)
-            return True
-        return False
-
+    picker = _Picker(availability, cap)
     # One lazy stream per day (all caseworkers merged by start, then caseworker id): the first
     # pass takes the earliest slot of each day, later passes go round the same days again.
     day_streams: list[tuple[date, Iterator[Slot]]] = []
     for d in _days(ctx):
-        if len(chosen) >= want:
+        if len(picker.chosen) >= want:
             break
-        per_cw = [
-            _day_slots(ctx, cw, d, blocked[cw.caseworker_id])
-            for cw in availability
-            if cw.booked_per_day.get(d, 0) < cap
-        ]
-        stream = heapq.merge(*per_cw, key=_by_start_then_caseworker)
-        if take(stream, d):
+        stream = heapq.merge(
+            *(_day_slots(ctx, cw, d, picker.blocked[cw.caseworker_id]) for cw in picker.open_on(d)),
+            key=_by_start_then_caseworker,
+        )
+        if picker.take(stream, d):
             day_streams.append((d, stream))
-    while len(chosen) < want and day_streams:
+    while len(picker.chosen) < want and day_streams:
         for entry in list(day_streams):
-            if len(chosen) >= want:
+            if len(picker.chosen) >= want:
                 break
-            if not take(entry[1], entry[0]):
+            if not picker.take(entry[1], entry[0]):
                 day_streams.remove(entry)
-    return sorted(chosen, key=_by_start_then_caseworker)
+    return sorted(picker.chosen, key=_by_start_then_caseworker)
+
+
+class _Picker:
+    """The proposals so far, and the daily caps and mutual non-overlap they must respect."""
+
+    def __init__(self, availability: Sequence[CaseworkerAvailability], cap: int) -> None:
+        self.by_id = {cw.caseworker_id: cw for cw in availability}
+        self.blocked = {cw.caseworker_id: _merge((*cw.absences, *cw.busy)) for cw in availability}
+        self.cap = cap
+        self.chosen: list[Slot] = []
+        self.per_cw_day: dict[tuple[int, date], list[Slot]] = {}
+
+    def open_on(self, d: date) -> list[CaseworkerAvailability]:
+        return [cw for cw in self.by_id.values() if cw.booked_per_day.get(d, 0) < self.cap]
+
+    def take(self, stream: Iterator[Slot], d: date) -> bool:
+        for slot in stream:
+            taken = self.per_cw_day.setdefault((slot.caseworker_id, d), [])
+            if self.by_id[slot.caseworker_id].booked_per_day.get(d, 0) + len(taken) >= self.cap:
+                continue
+            if any(slot.start < t.end and t.start < slot.end for t in taken):
+                continue
+            self.chosen.append(slot)
+            taken.append(slot)
+            return True
+        return False
 
 
 def _by_start(slot: Slot) -> datetime:

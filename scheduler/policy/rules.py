@@ -416,9 +416,7 @@ def parse_duration(text: str) -> timedelta | None:
     return timedelta(hours=int(m.group(1) or 0), minutes=int(m.group(2) or 0))
 
 
-def _duration(
-    v: object, rng: tuple[timedelta, timedelta], where: _Where, c: _Collector
-) -> timedelta | None:
+def _duration(v: object, rng: tuple[timedelta, timedelta], where: _Where, c: _Collector) -> timedelta | None:
     allowed = f"{format_duration(rng[0])}..{format_duration(rng[1])}"
     td = parse_duration(v) if isinstance(v, str) else None
     if td is None:
@@ -462,9 +460,7 @@ def _list(v: object, where: _Where, c: _Collector) -> list[object] | None:
 _E = TypeVar("_E", bound=StrEnum)
 
 
-def _enum_list(
-    v: object, enum: type[_E], code: str, where: _Where, c: _Collector
-) -> tuple[_E, ...] | None:
+def _enum_list(v: object, enum: type[_E], code: str, where: _Where, c: _Collector) -> tuple[_E, ...] | None:
     items = _list(v, where, c)
     if items is None:
         return None
@@ -699,9 +695,7 @@ def parse_ruleset(data: Mapping[str, object]) -> RuleSet:
         _check_keys(om, ("aging_per_workday", "tie_break"), w, c)
         aging = _opt(om, "aging_per_workday", w, lambda v, ww: _int(v, AGING_RANGE, ww, c))
         tie = _opt(om, "tie_break", w, lambda v, ww: _enum_one(v, TieBreak, ww, c))
-        ordering = Ordering(
-            ordering.aging_per_workday if aging is None else aging, tie or ordering.tie_break
-        )
+        ordering = Ordering(ordering.aging_per_workday if aging is None else aging, tie or ordering.tie_break)
 
     caps = Caps()
     if "caps" in top and (cm := _mapping(top["caps"], _top("caps"), c)) is not None:
@@ -732,9 +726,10 @@ _Loader.yaml_implicit_resolvers = {
     first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
     for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
 }
-_Loader.add_implicit_resolver(
-    "tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"), list("tTfF")
-)
+for _first in "tTfF":
+    _Loader.yaml_implicit_resolvers.setdefault(_first, []).append(
+        ("tag:yaml.org,2002:bool", re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"))
+    )
 
 
 def load_yaml(text: str) -> RuleSet:

@@ -6,7 +6,6 @@ import asyncio
 import functools
 import hashlib
 import hmac
-import json
 import logging
 import math
 import secrets
@@ -20,6 +19,7 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from scheduler import audit
 from scheduler.errors import Forbidden, TooManyRequests, Unauthorized
 from scheduler.i18n import N_
 from scheduler.keys import CONFIG, POOL
@@ -177,8 +177,9 @@ async def sign_in(pool: asyncpg.Pool, *, username: str, password: str, now: date
         await conn.execute("DELETE FROM sign_in_failures WHERE username = $1", name)
         if new_hash is not None:
             await conn.execute("UPDATE staff SET password_hash = $2 WHERE id = $1", user.id, new_hash)
-        await _audit(conn, user.site_id, actor=user.actor, action="staff.sign_in", staff_id=user.id,
-                     details={"session": hashed[:12], "rehashed": new_hash is not None})
+        await audit.record(conn, site_id=user.site_id, actor=user.actor, action="staff.sign_in",
+                           subject_type="staff", subject_id=user.id,
+                           details={"session": hashed[:12], "rehashed": new_hash is not None})
     log.info("staff signed in", extra={"staff_id": user.id})
     return SignedIn(token=token, csrf_token=csrf_token, user=user)
 
@@ -221,8 +222,9 @@ async def revoke(pool: asyncpg.Pool, token_hash: str, *, actor: str) -> bool:
         )
         if row is None:
             return False
-        await _audit(conn, row["site_id"], actor=actor, action="staff.session_revoked",
-                     staff_id=row["staff_id"], details={"session": token_hash[:12]})
+        await audit.record(conn, site_id=row["site_id"], actor=actor, action="staff.session_revoked",
+                           subject_type="staff", subject_id=row["staff_id"],
+                           details={"session": token_hash[:12]})
     return True
 
 
@@ -238,20 +240,9 @@ async def revoke_all(pool: asyncpg.Pool, staff_id: int, *, actor: str) -> int:
             staff_id,
         )
         if rows:
-            await _audit(conn, rows[0]["site_id"], actor=actor, action="staff.sessions_revoked",
-                         staff_id=staff_id, details={"count": len(rows)})
+            await audit.record(conn, site_id=rows[0]["site_id"], actor=actor, action="staff.sessions_revoked",
+                               subject_type="staff", subject_id=staff_id, details={"count": len(rows)})
     return len(rows)
-
-
-async def _audit(conn: asyncpg.Connection, site_id: int, *, actor: str, action: str, staff_id: int,
-                 details: dict[str, object]) -> None:
-    await conn.execute(
-        """
-        INSERT INTO audit_events (site_id, actor, action, subject_type, subject_id, details)
-        VALUES ($1, $2, $3, 'staff', $4, $5::jsonb)
-        """,
-        site_id, actor, action, staff_id, json.dumps(details),
-    )
 
 
 def _bearer_token(request: web.Request) -> str | None:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 
 from aiohttp import web
 
-from scheduler.errors import DomainError, Unauthorized, ValidationFailed
+from scheduler.errors import Unauthorized, ValidationFailed
+from scheduler.http import json_object
 from scheduler.i18n import N_
 from scheduler.keys import CONFIG, POOL
 from scheduler.staff import auth
@@ -17,16 +17,6 @@ from scheduler.staff.auth import SESSION_COOKIE, StaffUser
 log = logging.getLogger(__name__)
 
 routes = web.RouteTableDef()
-
-
-class UnsupportedMediaType(DomainError):
-    status, code = 415, "unsupported-media-type"
-    default_message = N_("Please send the data as JSON.")
-
-
-class MalformedJson(DomainError):
-    status, code = 400, "malformed-json"
-    default_message = N_("The data could not be read. Please send a JSON object.")
 
 
 def user_json(user: StaffUser) -> dict[str, object]:
@@ -38,19 +28,6 @@ def user_json(user: StaffUser) -> dict[str, object]:
     }
 
 
-async def _json_object(request: web.Request) -> dict[str, object]:
-    # Requiring application/json also stops cross-site forms from signing a browser in (login CSRF).
-    if request.content_type != "application/json":
-        raise UnsupportedMediaType()
-    try:
-        body = json.loads(await request.read())
-    except (ValueError, UnicodeDecodeError):
-        raise MalformedJson() from None
-    if not isinstance(body, dict):
-        raise MalformedJson()
-    return body
-
-
 def _text(body: dict[str, object], name: str) -> str:
     value = body.get(name)
     return value if isinstance(value, str) else ""
@@ -60,7 +37,7 @@ def _text(body: dict[str, object], name: str) -> str:
 @routes.post("/api/staff/session", name="staff-signin")
 async def sign_in(request: web.Request) -> web.Response:
     """Sign in with username and password; sets the session cookie and returns the tokens."""
-    body = await _json_object(request)
+    body = await json_object(request)
     username, password = _text(body, "username"), _text(body, "password")
     fields: dict[str, str] = {}
     if not username.strip():

@@ -68,7 +68,8 @@ rules:
   - id: short-window
     when: {concern: training}
     then: {within: 3 workdays}
-defaults: {priority: 10, duration: 30m, lead_time: 1 workday, within: 15 workdays, route: {caseworker: assigned}}
+defaults: {priority: 10, duration: 30m, lead_time: 1 workday, within: 15 workdays,
+           route: {caseworker: assigned}}
 callbacks: {retry_after: 90m, max_attempts: 4}
 """)
 
@@ -103,7 +104,12 @@ def sources(d: Decision) -> dict[str, tuple[str, str]]:
 
 def test_defaults_when_no_rule_matches() -> None:
     d = run(facts(concern="other", assigned_caseworker_id=5))
-    assert (d.priority, d.duration, d.route_team, d.route_caseworker_id) == (10, timedelta(minutes=30), None, 5)
+    assert (d.priority, d.duration, d.route_team, d.route_caseworker_id) == (
+        10,
+        timedelta(minutes=30),
+        None,
+        5,
+    )
     assert d.modes == (Mode.in_person, Mode.phone, Mode.video)
     assert (d.propose_count, d.auto_confirm) == (3, False)
     assert (d.retry_after, d.max_attempts) == (timedelta(minutes=90), 4)
@@ -184,7 +190,9 @@ rules:
   - {id: off, when: {channel: kiosk}, then: {auto_confirm: false}}
   - {id: on, when: {concern: eservice_help}, then: {auto_confirm: true}}
 """)
-    d = decide(facts(concern="eservice_help", channel=Channel.kiosk), rs, now=NOW, calendar=CAL, default_team="g")
+    d = decide(
+        facts(concern="eservice_help", channel=Channel.kiosk), rs, now=NOW, calendar=CAL, default_team="g"
+    )
     assert d.auto_confirm is False
     assert sources(d)["auto_confirm"] == ("off", "false")
 
@@ -381,9 +389,19 @@ def decision(
     kind: Kind = Kind.appointment,
 ) -> Decision:
     return Decision(
-        kind=kind, route_team="t", route_caseworker_id=None, priority=10, duration=duration,
-        earliest_start=earliest, latest_start=latest, modes=modes, propose_count=count, auto_confirm=False,
-        retry_after=timedelta(hours=2), max_attempts=3, explanation=(),
+        kind=kind,
+        route_team="t",
+        route_caseworker_id=None,
+        priority=10,
+        duration=duration,
+        earliest_start=earliest,
+        latest_start=latest,
+        modes=modes,
+        propose_count=count,
+        auto_confirm=False,
+        retry_after=timedelta(hours=2),
+        max_attempts=3,
+        explanation=(),
     )
 
 
@@ -398,8 +416,13 @@ def slots(
     step: timedelta = timedelta(minutes=15),
 ) -> list[Slot]:
     return propose(
-        d, [CW1] if availability is None else availability, client_windows=windows or ClientWindows(),
-        caps=caps, now=now or d.earliest_start - timedelta(hours=12), calendar=calendar, step=step,
+        d,
+        [CW1] if availability is None else availability,
+        client_windows=windows or ClientWindows(),
+        caps=caps,
+        now=now or d.earliest_start - timedelta(hours=12),
+        calendar=calendar,
+        step=step,
     )
 
 
@@ -414,7 +437,11 @@ SAT = at(2027, 2, 6)
 
 def test_propose_basic() -> None:
     result = slots(decision(TUE, SAT))
-    assert walls(result) == ["Tue 2027-02-02 08:00+0100", "Wed 2027-02-03 08:00+0100", "Thu 2027-02-04 08:00+0100"]
+    assert walls(result) == [
+        "Tue 2027-02-02 08:00+0100",
+        "Wed 2027-02-03 08:00+0100",
+        "Thu 2027-02-04 08:00+0100",
+    ]
     first = result[0]
     assert first == Slot(1, at(2027, 2, 2, 8), at(2027, 2, 2, 8, 30), Mode.in_person, "A1")
     assert first.start.tzinfo is UTC and first.end.tzinfo is UTC
@@ -434,7 +461,9 @@ def test_propose_dst_spring_week() -> None:
     for s in result:
         assert s.end - s.start == timedelta(minutes=45)
         local = s.start.astimezone(BERLIN)
-        assert local.replace(tzinfo=None).replace(tzinfo=BERLIN).astimezone(UTC) == s.start  # wall time exists
+        assert (
+            local.replace(tzinfo=None).replace(tzinfo=BERLIN).astimezone(UTC) == s.start
+        )  # wall time exists
 
 
 def test_propose_dst_autumn_week() -> None:
@@ -455,8 +484,9 @@ def test_propose_skips_nonexistent_wall_times() -> None:
     cal = WorkCalendar(tz="Asia/Jerusalem", holiday_region="IL")  # Good Friday is a holiday in DE
     hours = (WorkingHours(4, time(0), time(5), "night", frozenset(Mode)),)
     d = decision(at(2027, 3, 26, zone=jerusalem), at(2027, 3, 27, zone=jerusalem), count=10)
-    result = slots(d, [CaseworkerAvailability(1, hours)], calendar=cal, step=timedelta(minutes=30),
-                   caps=Caps(20, 20))
+    result = slots(
+        d, [CaseworkerAvailability(1, hours)], calendar=cal, step=timedelta(minutes=30), caps=Caps(20, 20)
+    )
     assert walls(result, jerusalem) == [
         "Fri 2027-03-26 00:00+0200",
         "Fri 2027-03-26 00:30+0200",
@@ -478,7 +508,9 @@ def test_propose_ambiguous_hour_uses_first_occurrence() -> None:
     d = decision(at(2026, 10, 29, zone=cairo), at(2026, 10, 30, zone=cairo), count=10)
     result = slots(d, [CaseworkerAvailability(1, hours)], calendar=cal, caps=Caps(20, 20))
     assert walls(result, cairo) == [
-        "Thu 2026-10-29 22:00+0300", "Thu 2026-10-29 22:30+0300", "Thu 2026-10-29 23:00+0300",
+        "Thu 2026-10-29 22:00+0300",
+        "Thu 2026-10-29 22:30+0300",
+        "Thu 2026-10-29 23:00+0300",
     ]
 
 
@@ -497,7 +529,9 @@ def test_propose_excludes_holidays() -> None:
 def test_propose_excludes_absences() -> None:
     cw = replace(CW1, absences=((TUE, WED + timedelta(hours=10)),))  # Tue + Wed until 10:00 local
     assert walls(slots(decision(TUE, SAT), [cw])) == [
-        "Wed 2027-02-03 10:00+0100", "Thu 2027-02-04 08:00+0100", "Fri 2027-02-05 08:00+0100",
+        "Wed 2027-02-03 10:00+0100",
+        "Thu 2027-02-04 08:00+0100",
+        "Fri 2027-02-05 08:00+0100",
     ]
 
 
@@ -509,7 +543,11 @@ def test_propose_skips_busy_ranges_onto_the_grid() -> None:
     )
     result = slots(decision(TUE, THU), [replace(CW1, busy=busy)])
     # two days, three slots: the first of each day, then a second one on the first day
-    assert walls(result) == ["Tue 2027-02-02 09:15+0100", "Tue 2027-02-02 09:45+0100", "Wed 2027-02-03 08:30+0100"]
+    assert walls(result) == [
+        "Tue 2027-02-02 09:15+0100",
+        "Tue 2027-02-02 09:45+0100",
+        "Wed 2027-02-03 08:30+0100",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -533,9 +571,14 @@ def test_propose_respects_daily_caps(
     [
         (ClientWindows(weekdays=frozenset({2})), ["Wed 10:00", "Wed 10:30", "Wed 11:00"]),
         (ClientWindows(parts=frozenset({DayPart.afternoon})), ["Tue 12:00", "Wed 12:00", "Thu 12:00"]),
-        (ClientWindows(weekdays=frozenset({3}), parts=frozenset({DayPart.morning})),
-         ["Thu 10:00", "Thu 10:30", "Thu 11:00"]),
-        (ClientWindows(date_from=date(2027, 2, 4), date_to=date(2027, 2, 5)), ["Thu 10:00", "Fri 10:00", "Thu 10:30"]),
+        (
+            ClientWindows(weekdays=frozenset({3}), parts=frozenset({DayPart.morning})),
+            ["Thu 10:00", "Thu 10:30", "Thu 11:00"],
+        ),
+        (
+            ClientWindows(date_from=date(2027, 2, 4), date_to=date(2027, 2, 5)),
+            ["Thu 10:00", "Fri 10:00", "Thu 10:30"],
+        ),
     ],
 )
 def test_propose_client_windows(windows: ClientWindows, expected: list[str]) -> None:
@@ -547,7 +590,11 @@ def test_propose_client_windows(windows: ClientWindows, expected: list[str]) -> 
 def test_propose_spreads_over_days_then_fills() -> None:
     d = decision(TUE, THU, count=5)
     assert [s.start.astimezone(BERLIN).strftime("%a %H:%M") for s in slots(d)] == [
-        "Tue 08:00", "Tue 08:30", "Tue 09:00", "Wed 08:00", "Wed 08:30",
+        "Tue 08:00",
+        "Tue 08:30",
+        "Tue 09:00",
+        "Wed 08:00",
+        "Wed 08:30",
     ]
 
 
@@ -556,11 +603,15 @@ def test_propose_prefers_lower_caseworker_id_on_ties_and_spreads_over_days() -> 
     late = CaseworkerAvailability(3, tuple(WorkingHours(w, time(7), time(9), None) for w in range(5)))
     result = slots(decision(TUE, THU, count=3), [cw2, CW1, late])
     assert [(s.caseworker_id, s.start.astimezone(BERLIN).strftime("%a %H:%M")) for s in result] == [
-        (3, "Tue 07:00"), (3, "Tue 07:30"), (3, "Wed 07:00"),
+        (3, "Tue 07:00"),
+        (3, "Tue 07:30"),
+        (3, "Wed 07:00"),
     ]
     result = slots(decision(TUE, THU, count=3), [cw2, CW1])
     assert [(s.caseworker_id, s.start.astimezone(BERLIN).strftime("%a %H:%M")) for s in result] == [
-        (1, "Tue 08:00"), (2, "Tue 08:00"), (1, "Wed 08:00"),
+        (1, "Tue 08:00"),
+        (2, "Tue 08:00"),
+        (1, "Wed 08:00"),
     ]
 
 
@@ -613,8 +664,14 @@ def test_propose_is_fast() -> None:
     best = float("inf")
     for _ in range(20):
         t0 = clock.perf_counter()
-        result = propose(d, [cw], client_windows=ClientWindows(parts=frozenset({DayPart.afternoon})),
-                         caps=Caps(8, 15), now=start, calendar=CAL)
+        result = propose(
+            d,
+            [cw],
+            client_windows=ClientWindows(parts=frozenset({DayPart.afternoon})),
+            caps=Caps(8, 15),
+            now=start,
+            calendar=CAL,
+        )
         best = min(best, clock.perf_counter() - t0)
     assert len(result) == 10
     assert best < 0.002, f"propose took {best * 1000:.2f} ms"

@@ -56,8 +56,9 @@ def ranges(base: datetime) -> st.SearchStrategy[tuple[tuple[datetime, datetime],
 
 
 @st.composite
-def cases(draw: st.DrawFn) -> tuple[Decision, list[CaseworkerAvailability], ClientWindows, Caps, datetime,
-                                    WorkCalendar, timedelta]:
+def cases(
+    draw: st.DrawFn,
+) -> tuple[Decision, list[CaseworkerAvailability], ClientWindows, Caps, datetime, WorkCalendar, timedelta]:
     tz, region, near = draw(st.sampled_from(SCENARIOS))
     dst_day = near + timedelta(days=2)
     calendar = CALENDARS[(tz, region)]
@@ -65,23 +66,37 @@ def cases(draw: st.DrawFn) -> tuple[Decision, list[CaseworkerAvailability], Clie
     base = datetime.combine(near - timedelta(days=2), time(0), tzinfo=zone).astimezone(UTC)
     availability = []
     for cw_id in draw(st.sets(st.integers(1, 4), min_size=1, max_size=3)):
-        booked = draw(st.dictionaries(st.dates(near - timedelta(days=2), near + timedelta(days=7)),
-                                      st.integers(0, 4), max_size=4))
-        availability.append(CaseworkerAvailability(
-            caseworker_id=cw_id,
-            hours=tuple(draw(st.lists(working_hours(dst_day.weekday()), min_size=2, max_size=8))),
-            absences=draw(ranges(base)),
-            busy=draw(ranges(base)),
-            booked_per_day=booked,
-        ))
+        booked = draw(
+            st.dictionaries(
+                st.dates(near - timedelta(days=2), near + timedelta(days=7)), st.integers(0, 4), max_size=4
+            )
+        )
+        availability.append(
+            CaseworkerAvailability(
+                caseworker_id=cw_id,
+                hours=tuple(draw(st.lists(working_hours(dst_day.weekday()), min_size=2, max_size=8))),
+                absences=draw(ranges(base)),
+                busy=draw(ranges(base)),
+                booked_per_day=booked,
+            )
+        )
     earliest = base + draw(st.integers(0, 2 * 24 * 12)) * FIVE
     latest = earliest + draw(st.integers(4 * 24 * 12, 8 * 24 * 12) | st.integers(0, 8 * 24 * 12)) * FIVE
     modes = draw(st.lists(st.sampled_from(list(Mode)), min_size=1, max_size=3, unique=True))
     decision = Decision(
-        kind=draw(st.sampled_from(list(Kind))), route_team="t", route_caseworker_id=None, priority=10,
-        duration=draw(st.integers(1, 24) | st.integers(1, 48)) * FIVE, earliest_start=earliest, latest_start=latest,
-        modes=tuple(modes), propose_count=draw(st.integers(1, 10)), auto_confirm=False,
-        retry_after=timedelta(hours=2), max_attempts=3, explanation=(),
+        kind=draw(st.sampled_from(list(Kind))),
+        route_team="t",
+        route_caseworker_id=None,
+        priority=10,
+        duration=draw(st.integers(1, 24) | st.integers(1, 48)) * FIVE,
+        earliest_start=earliest,
+        latest_start=latest,
+        modes=tuple(modes),
+        propose_count=draw(st.integers(1, 10)),
+        auto_confirm=False,
+        retry_after=timedelta(hours=2),
+        max_attempts=3,
+        explanation=(),
     )
     date_from = draw(st.none() | st.dates(near - timedelta(days=2), near + timedelta(days=6)))
     windows = ClientWindows(
@@ -115,12 +130,22 @@ def block_interval(d: date, h: WorkingHours, zone: ZoneInfo) -> tuple[datetime, 
     return None
 
 
-def oracle(decision: Decision, availability: list[CaseworkerAvailability], windows: ClientWindows, caps: Caps,
-           now: datetime, calendar: WorkCalendar, step: timedelta) -> list[Slot]:
+def oracle(  # noqa: C901 - a deliberately naive brute force
+    decision: Decision,
+    availability: list[CaseworkerAvailability],
+    windows: ClientWindows,
+    caps: Caps,
+    now: datetime,
+    calendar: WorkCalendar,
+    step: timedelta,
+) -> list[Slot]:
     """Every slot on the wall-clock grid that satisfies every constraint on its own."""
     zone = calendar.zone
-    cap = caps.appointments_per_caseworker_per_day if decision.kind is Kind.appointment \
+    cap = (
+        caps.appointments_per_caseworker_per_day
+        if decision.kind is Kind.appointment
         else caps.callbacks_per_caseworker_per_day
+    )
     lo = max(decision.earliest_start, now)
     out = []
     first = calendar.local_date(lo) - timedelta(days=1)
@@ -162,8 +187,9 @@ def oracle(decision: Decision, availability: list[CaseworkerAvailability], windo
 def test_proposals_fit_every_constraint(case: tuple) -> None:  # type: ignore[type-arg]
     decision, availability, windows, caps, now, calendar, step = case
     zone = calendar.zone
-    result = propose(decision, availability, client_windows=windows, caps=caps, now=now, calendar=calendar,
-                     step=step)
+    result = propose(
+        decision, availability, client_windows=windows, caps=caps, now=now, calendar=calendar, step=step
+    )
     valid = oracle(decision, availability, windows, caps, now, calendar, step)
     valid_keys = {(s.caseworker_id, s.start) for s in valid}
 
@@ -184,11 +210,16 @@ def test_proposals_fit_every_constraint(case: tuple) -> None:  # type: ignore[ty
         for b in result:
             if a is not b and a.caseworker_id == b.caseworker_id:
                 assert a.end <= b.start or b.end <= a.start
-    cap = caps.appointments_per_caseworker_per_day if decision.kind is Kind.appointment \
+    cap = (
+        caps.appointments_per_caseworker_per_day
+        if decision.kind is Kind.appointment
         else caps.callbacks_per_caseworker_per_day
+    )
     for cw in availability:
         for d in {calendar.local_date(s.start) for s in result}:
-            mine = [s for s in result if s.caseworker_id == cw.caseworker_id and calendar.local_date(s.start) == d]
+            mine = [
+                s for s in result if s.caseworker_id == cw.caseworker_id and calendar.local_date(s.start) == d
+            ]
             assert not mine or cw.booked_per_day.get(d, 0) + len(mine) <= cap
 
     # complete and spread: the earliest valid slot comes first, and as many distinct days as possible
@@ -209,7 +240,9 @@ def test_proposals_fit_every_constraint(case: tuple) -> None:  # type: ignore[ty
     st.integers(0, 80),
     st.integers(-40, 400),
 )
-def test_workday_arithmetic_agrees_with_counting(key: tuple[str, str], start: datetime, n: int, days: int) -> None:
+def test_workday_arithmetic_agrees_with_counting(
+    key: tuple[str, str], start: datetime, n: int, days: int
+) -> None:
     calendar = CALENDARS[key]
     later = calendar.add_workdays(start, n)
     assert later.tzinfo is not None and wall(later, calendar.zone).time() == time(0)

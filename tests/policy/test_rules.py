@@ -35,8 +35,8 @@ rules:
   - id: seniors-by-phone
     when: {channel: [phone, sms], language: de, kind: callback, age: {gte: 58}, urgent: false}
     then: {route: {caseworker: 17}, duration: 1h30m, lead_time: 0, within: 5}
-defaults: {priority: 10, duration: 30m, lead_time: 1 workday, within: 15 workdays, route: {caseworker: assigned},
-           modes: [in_person, phone, video], propose: 3, auto_confirm: false}
+defaults: {priority: 10, duration: 30m, lead_time: 1 workday, within: 15 workdays,
+           route: {caseworker: assigned}, modes: [in_person, phone, video], propose: 3, auto_confirm: false}
 ordering: {aging_per_workday: 5, tie_break: oldest_first}
 caps: {appointments_per_caseworker_per_day: 8, callbacks_per_caseworker_per_day: 15}
 callbacks: {retry_after: 2h, max_attempts: 3}
@@ -96,44 +96,112 @@ def test_sections_other_than_rules_are_optional() -> None:
 @pytest.mark.parametrize(
     ("mutate", "path", "code", "params"),
     [
-        (lambda d: d["rules"][0]["then"].update(colour="red"), "rules[0] (a).then.colour", "unknown-field",
-         {"got": "colour"}),
-        (lambda d: d["rules"][0]["when"].update(weather="rain"), "rules[0] (a).when.weather", "unknown-field",
-         {"got": "weather"}),
+        (
+            lambda d: d["rules"][0]["then"].update(colour="red"),
+            "rules[0] (a).then.colour",
+            "unknown-field",
+            {"got": "colour"},
+        ),
+        (
+            lambda d: d["rules"][0]["when"].update(weather="rain"),
+            "rules[0] (a).when.weather",
+            "unknown-field",
+            {"got": "weather"},
+        ),
         (lambda d: d.update(extra=1), "extra", "unknown-field", {"got": "extra"}),
-        (lambda d: d["rules"][0]["then"].update(duration="9h"), "rules[0] (a).then.duration", "out-of-range",
-         {"allowed": "5m..4h", "got": "9h"}),
-        (lambda d: d["rules"][0]["then"].update(duration="soon"), "rules[0] (a).then.duration", "bad-duration",
-         {"allowed": "5m..4h", "got": "'soon'"}),
-        (lambda d: d["rules"][0]["then"].update(duration=20), "rules[0] (a).then.duration", "bad-duration",
-         {"allowed": "5m..4h", "got": "20"}),
-        (lambda d: d["rules"][0]["then"].update(priority=101), "rules[0] (a).then.priority", "out-of-range",
-         {"allowed": "0..100", "got": "101"}),
-        (lambda d: d["rules"][0]["then"].update(priority="high"), "rules[0] (a).then.priority", "bad-type",
-         {"allowed": "0..100"}),
+        (
+            lambda d: d["rules"][0]["then"].update(duration="9h"),
+            "rules[0] (a).then.duration",
+            "out-of-range",
+            {"allowed": "5m..4h", "got": "9h"},
+        ),
+        (
+            lambda d: d["rules"][0]["then"].update(duration="soon"),
+            "rules[0] (a).then.duration",
+            "bad-duration",
+            {"allowed": "5m..4h", "got": "'soon'"},
+        ),
+        (
+            lambda d: d["rules"][0]["then"].update(duration=20),
+            "rules[0] (a).then.duration",
+            "bad-duration",
+            {"allowed": "5m..4h", "got": "20"},
+        ),
+        (
+            lambda d: d["rules"][0]["then"].update(priority=101),
+            "rules[0] (a).then.priority",
+            "out-of-range",
+            {"allowed": "0..100", "got": "101"},
+        ),
+        (
+            lambda d: d["rules"][0]["then"].update(priority="high"),
+            "rules[0] (a).then.priority",
+            "bad-type",
+            {"allowed": "0..100"},
+        ),
         (lambda d: d["rules"][0]["then"].update(priority=True), "rules[0] (a).then.priority", "bad-type", {}),
-        (lambda d: d["rules"][0]["then"].update(propose=11), "rules[0] (a).then.propose", "out-of-range",
-         {"allowed": "1..10"}),
-        (lambda d: d["rules"][0]["then"].update(lead_time="31 workdays"), "rules[0] (a).then.lead_time",
-         "out-of-range", {"allowed": "0..30 workdays"}),
-        (lambda d: d["rules"][0]["then"].update(within="two weeks"), "rules[0] (a).then.within",
-         "bad-workdays", {"allowed": "1..60 workdays"}),
-        (lambda d: d["rules"][0]["then"].update(lead_time=5, within=3), "rules[0] (a).then.within",
-         "within-before-lead-time", {"lead_time": "5", "within": "3"}),
-        (lambda d: d["rules"][0]["then"].update(lead_time=20), "rules[0] (a).then.within",
-         "within-before-lead-time", {"lead_time": "20", "within": "15"}),
-        (lambda d: d["rules"][0]["then"].update(modes=["fax"]), "rules[0] (a).then.modes", "bad-mode",
-         {"allowed": "in_person, phone, video", "got": "'fax'"}),
+        (
+            lambda d: d["rules"][0]["then"].update(propose=11),
+            "rules[0] (a).then.propose",
+            "out-of-range",
+            {"allowed": "1..10"},
+        ),
+        (
+            lambda d: d["rules"][0]["then"].update(lead_time="31 workdays"),
+            "rules[0] (a).then.lead_time",
+            "out-of-range",
+            {"allowed": "0..30 workdays"},
+        ),
+        (
+            lambda d: d["rules"][0]["then"].update(within="two weeks"),
+            "rules[0] (a).then.within",
+            "bad-workdays",
+            {"allowed": "1..60 workdays"},
+        ),
+        (
+            lambda d: d["rules"][0]["then"].update(lead_time=5, within=3),
+            "rules[0] (a).then.within",
+            "within-before-lead-time",
+            {"lead_time": "5", "within": "3"},
+        ),
+        (
+            lambda d: d["rules"][0]["then"].update(lead_time=20),
+            "rules[0] (a).then.within",
+            "within-before-lead-time",
+            {"lead_time": "20", "within": "15"},
+        ),
+        (
+            lambda d: d["rules"][0]["then"].update(modes=["fax"]),
+            "rules[0] (a).then.modes",
+            "bad-mode",
+            {"allowed": "in_person, phone, video", "got": "'fax'"},
+        ),
         (lambda d: d["rules"][0]["then"].update(modes=[]), "rules[0] (a).then.modes", "empty", {}),
-        (lambda d: d["rules"][0]["then"].update(route={"team": "a", "caseworker": 3}), "rules[0] (a).then.route",
-         "bad-route", {}),
-        (lambda d: d["rules"][0]["then"].update(route={"caseworker": "me"}), "rules[0] (a).then.route",
-         "bad-route", {"got": "{caseworker: me}"}),
+        (
+            lambda d: d["rules"][0]["then"].update(route={"team": "a", "caseworker": 3}),
+            "rules[0] (a).then.route",
+            "bad-route",
+            {},
+        ),
+        (
+            lambda d: d["rules"][0]["then"].update(route={"caseworker": "me"}),
+            "rules[0] (a).then.route",
+            "bad-route",
+            {"got": "{caseworker: me}"},
+        ),
         (lambda d: d["rules"][0]["then"].update(route="u25"), "rules[0] (a).then.route", "bad-route", {}),
-        (lambda d: d["rules"][0]["then"].update(auto_confirm="yes please"), "rules[0] (a).then.auto_confirm",
-         "bad-type", {"allowed": "true, false"}),
-        (lambda d: d["rules"][1].update(id="a"), "rules[1] (a).id", "duplicate-id",
-         {"id": "a", "first": "rules[0] (a)"}),
+        (
+            lambda d: d["rules"][0]["then"].update(auto_confirm="yes please"),
+            "rules[0] (a).then.auto_confirm",
+            "bad-type",
+            {"allowed": "true, false"},
+        ),
+        (
+            lambda d: d["rules"][1].update(id="a"),
+            "rules[1] (a).id",
+            "duplicate-id",
+            {"id": "a", "first": "rules[0] (a)"},
+        ),
         (lambda d: d["rules"][1].update(id="defaults"), "rules[1] (defaults).id", "bad-id", {}),
         (lambda d: d["rules"][1].update(id=7), "rules[1].id", "bad-id", {"got": "7"}),
         (lambda d: d["rules"][1].pop("id"), "rules[1].id", "missing", {}),
@@ -141,25 +209,63 @@ def test_sections_other_than_rules_are_optional() -> None:
         (lambda d: d["rules"][1].update(then={}), "rules[1] (b).then", "empty", {}),
         (lambda d: d.pop("rules"), "rules", "missing", {}),
         (lambda d: d.update(rules={"id": "a"}), "rules", "not-a-list", {}),
-        (lambda d: d["rules"][0]["when"].update(concern={"a": 1}), "rules[0] (a).when.concern", "not-a-list", {}),
-        (lambda d: d["rules"][0]["when"].update(channel=["fax"]), "rules[0] (a).when.channel", "bad-value",
-         {"allowed": "web, kiosk, phone, sms, staff"}),
+        (
+            lambda d: d["rules"][0]["when"].update(concern={"a": 1}),
+            "rules[0] (a).when.concern",
+            "not-a-list",
+            {},
+        ),
+        (
+            lambda d: d["rules"][0]["when"].update(channel=["fax"]),
+            "rules[0] (a).when.channel",
+            "bad-value",
+            {"allowed": "web, kiosk, phone, sms, staff"},
+        ),
         (lambda d: d["rules"][0]["when"].update(kind="visit"), "rules[0] (a).when.kind", "bad-value", {}),
-        (lambda d: d["rules"][0]["when"].update(age={"under": 25}), "rules[0] (a).when.age.under",
-         "unknown-field", {"allowed": "lt, lte, gt, gte"}),
-        (lambda d: d["rules"][0]["when"].update(age={"lt": 200}), "rules[0] (a).when.age.lt", "out-of-range",
-         {"allowed": "0..130"}),
+        (
+            lambda d: d["rules"][0]["when"].update(age={"under": 25}),
+            "rules[0] (a).when.age.under",
+            "unknown-field",
+            {"allowed": "lt, lte, gt, gte"},
+        ),
+        (
+            lambda d: d["rules"][0]["when"].update(age={"lt": 200}),
+            "rules[0] (a).when.age.lt",
+            "out-of-range",
+            {"allowed": "0..130"},
+        ),
         (lambda d: d["rules"][0]["when"].update(age=25), "rules[0] (a).when.age", "not-a-mapping", {}),
         (lambda d: d["rules"].__setitem__(0, "no-money"), "rules[0]", "not-a-mapping", {}),
-        (lambda d: d["defaults"].update(auto_confirm=True), "defaults.auto_confirm", "auto-confirm-in-defaults",
-         {"allowed": "false"}),
-        (lambda d: d["defaults"].update(duration="1m"), "defaults.duration", "out-of-range", {"allowed": "5m..4h"}),
-        (lambda d: d.update(ordering={"tie_break": "random"}), "ordering.tie_break", "bad-value",
-         {"allowed": "oldest_first, newest_first"}),
-        (lambda d: d.update(caps={"appointments_per_caseworker_per_day": 0}),
-         "caps.appointments_per_caseworker_per_day", "out-of-range", {"allowed": "1..100"}),
-        (lambda d: d.update(callbacks={"retry_after": "2d"}), "callbacks.retry_after", "bad-duration",
-         {"allowed": "5m..24h"}),
+        (
+            lambda d: d["defaults"].update(auto_confirm=True),
+            "defaults.auto_confirm",
+            "auto-confirm-in-defaults",
+            {"allowed": "false"},
+        ),
+        (
+            lambda d: d["defaults"].update(duration="1m"),
+            "defaults.duration",
+            "out-of-range",
+            {"allowed": "5m..4h"},
+        ),
+        (
+            lambda d: d.update(ordering={"tie_break": "random"}),
+            "ordering.tie_break",
+            "bad-value",
+            {"allowed": "oldest_first, newest_first"},
+        ),
+        (
+            lambda d: d.update(caps={"appointments_per_caseworker_per_day": 0}),
+            "caps.appointments_per_caseworker_per_day",
+            "out-of-range",
+            {"allowed": "1..100"},
+        ),
+        (
+            lambda d: d.update(callbacks={"retry_after": "2d"}),
+            "callbacks.retry_after",
+            "bad-duration",
+            {"allowed": "5m..24h"},
+        ),
     ],
 )
 def test_each_error_code(mutate: Any, path: str, code: str, params: dict[str, str]) -> None:
@@ -209,8 +315,13 @@ def test_all_errors_are_collected() -> None:
 
 @pytest.mark.parametrize(
     ("text", "value"),
-    [("5m", timedelta(minutes=5)), ("2h", timedelta(hours=2)), ("1h30m", timedelta(minutes=90)),
-     ("4h", timedelta(hours=4)), ("45m", timedelta(minutes=45))],
+    [
+        ("5m", timedelta(minutes=5)),
+        ("2h", timedelta(hours=2)),
+        ("1h30m", timedelta(minutes=90)),
+        ("4h", timedelta(hours=4)),
+        ("45m", timedelta(minutes=45)),
+    ],
 )
 def test_durations(text: str, value: timedelta) -> None:
     data = valid()
@@ -233,8 +344,13 @@ def test_round_trip_dict_and_yaml() -> None:
     assert as_dict["rules"][0] == {  # type: ignore[index]
         "id": "no-money",
         "when": {"concern": ["no_money", "eviction"]},
-        "then": {"priority": 90, "route": {"team": "entrance"}, "duration": "20m", "within": "1 workday",
-                 "modes": ["in_person", "phone"]},
+        "then": {
+            "priority": 90,
+            "route": {"team": "entrance"},
+            "duration": "20m",
+            "within": "1 workday",
+            "modes": ["in_person", "phone"],
+        },
     }
     assert as_dict["defaults"]["route"] == {"caseworker": "assigned"}  # type: ignore[index]
 
@@ -265,3 +381,19 @@ def test_yaml_that_is_not_a_mapping(text: str) -> None:
         load_yaml(text)
     assert [e.code for e in exc.value.errors] == ["not-a-mapping"]
     assert exc.value.errors[0].message.startswith("The rule set must be a mapping")
+
+
+def test_yaml_booleans_are_only_true_and_false() -> None:
+    # YAML 1.1 would read `off`, `no` and `yes` as booleans; rule ids and concern codes need them as text.
+    rs = load_yaml("""
+rules:
+  - {id: off, when: {concern: no}, then: {priority: 20}}
+  - {id: on, when: {concern: [yes, n]}, then: {auto_confirm: true}}
+""")
+    assert [r.id for r in rs.rules] == ["off", "on"]
+    assert rs.rules[0].when.concern == ("no",)
+    assert rs.rules[1].when.concern == ("yes", "n")
+    assert rs.rules[1].then.auto_confirm is True
+    with pytest.raises(RuleSetInvalid) as exc:
+        load_yaml("rules:\n  - {id: a, then: {auto_confirm: yes}}\n")
+    assert [(e.path, e.code) for e in exc.value.errors] == [("rules[0] (a).then.auto_confirm", "bad-type")]

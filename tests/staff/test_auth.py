@@ -301,13 +301,13 @@ async def test_audit_rows(client: TestClient, conn: asyncpg.Connection, site: Si
     body = await sign_in(client, "admin")
     await client.delete(url(client, "staff-sign-out"), headers={"X-CSRF-Token": str(body["csrf_token"])})
     rows = await conn.fetch(
-        "SELECT site_id, actor, action, subject_type, subject_id FROM audit_events "
+        "SELECT site_id, actor, action, subject_type, subject_id, details->>'session' FROM audit_events "
         "WHERE action LIKE 'staff.%' ORDER BY id"
     )
-    admin_id = site.staff["admin"]
+    admin_id, session = site.staff["admin"], auth.token_hash(str(body["token"]))[:12]
     assert [tuple(r) for r in rows] == [
-        (site.site_id, f"staff:{admin_id}", "staff.sign_in", "staff", admin_id),
-        (site.site_id, f"staff:{admin_id}", "staff.session_revoked", "staff", admin_id),
+        (site.site_id, f"staff:{admin_id}", "staff.sign_in", "staff", admin_id, session),
+        (site.site_id, f"staff:{admin_id}", "staff.session_revoked", "staff", admin_id, session),
     ]
 
 

@@ -1,0 +1,152 @@
+"""A caseworker's or team's inbox: open requests and callbacks in policy order, with the reasons why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from scheduler import availability
+from scheduler.policy import store
+from scheduler.policy.engine import Decision, QueueItem, order
+from scheduler.policy.rules import Ordering
+
+
+@dataclass(frozen=True, slots=True)
+class InboxItem:
+    kind: str                       # "request" | "callback"
+    id: int
+    reference: str
+    concern: str
+    concern_label: dict[str, str]
+    channel: str
+    language: str
+    status: str
+    priority: int
+    score: int
+    manual_rank: float | None
+    received_at: datetime
+    modes: tuple[str, ...]
+    why: str
+    team_id: int | None
+    staff_id: int | None
+    overdue: bool
+    wants_other_time: bool
+    invitation: str | None
+    next_attempt_at: datetime | None
+    attempts: int
+    proposals: tuple[dict[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class InboxFilter:
+    site_id: int
+    staff_id: int | None = None     # mine: routed to me, or to my team and nobody yet
+    team_id: int | None = None
+    concern: str | None = None
+    channel: str | None = None
+    limit: int = 500
+
+
+REQUESTS_SQL = """
+SELECT r.id, r.reference, c.code AS concern, c.labels, r.channel, r.language, r.status, r.priority, r.manual_rank,
+       r.created_at, r.modes, r.decision, r.team_id, r.staff_id, r.overdue_flagged_at IS NOT NULL AS overdue,
+       r.wants_other_time, r.invitation,
+       coalesce((SELECT json_agg(json_build_object('id', p.id, 'staff_id', p.staff_id, 'start', lower(p.during),
+                                                   'end', upper(p.during), 'mode', p.mode, 'room', p.room)
+                                 ORDER BY lower(p.during))
+                 FROM proposals p WHERE p.request_id = r.id), '[]') AS proposals
+FROM requests r JOIN concerns c ON c.id = r.concern_id
+WHERE r.site_id = $1 AND r.status IN ('received', 'proposed')
+  AND ($2::bigint IS NULL OR r.staff_id = $2 OR (r.staff_id IS NULL AND r.team_id = $3))
+  AND ($2::bigint IS NOT NULL OR $3::bigint IS NULL OR r.team_id = $3)
+  AND ($4::text IS NULL OR c.code = $4) AND ($5::text IS NULL OR r.channel = $5)
+ORDER BY r.manual_rank NULLS LAST, r.priority DESC, r.created_at
+LIMIT $6
+"""
+
+CALLBACKS_SQL = """
+SELECT b.id, b.reference, c.code AS concern, c.labels, b.channel, b.language, b.status, b.priority, b.manual_rank,
+       b.created_at, b.decision, b.team_id, b.staff_id, b.overdue_flagged_at IS NOT NULL AS overdue,
+       b.next_attempt_at, b.attempts
+FROM callbacks b JOIN concerns c ON c.id = b.concern_id
+WHERE b.site_id = $1 AND b.status IN ('open', 'in_progress')
+  AND ($2::bigint IS NULL OR b.staff_id = $2 OR (b.staff_id IS NULL AND b.team_id = $3))
+  AND ($2::bigint IS NOT NULL OR $3::bigint IS NULL OR b.team_id = $3)
+  AND ($4::text IS NULL OR c.code = $4) AND ($5::text IS NULL OR b.channel = $5)
+ORDER BY b.manual_rank NULLS LAST, b.priority DESC, b.created_at
+LIMIT $6
+"""
+
+
+async def _ordering(conn: asyncpg.Connection, site_id: int, team_id: int | None) -> Ordering:
+    active = await store.active(conn, site_id)
+    layers: list[tuple[str, store.StoredPolicy | None]] = []
+    if team_id is not None:
+        layers.append(("team", active.teams.get(team_id)))
+    layers.append(("site", active.site))
+    ruleset, _ = store.layered(*layers)
+    return ruleset.ordering
+
+
+def _why(decision: Any) -> str:
+    return Decision.from_json(decision).summary() if decision else ""
+
+
+async def load(conn: asyncpg.Connection, filt: InboxFilter, *, team_of_staff: int | None,
+               now: datetime) -> tuple[list[InboxItem], list[InboxItem]]:
+    """(requests, callbacks) of an inbox, each in policy order: pins first, then priority plus aging."""
+    site = await availability.site_by_id(conn, filt.site_id)
+    calendar = site.calendar()
+    team_for_mine = team_of_staff if filt.staff_id is not None else filt.team_id
+    ordering = await _ordering(conn, filt.site_id, team_for_mine)
+    args = (filt.site_id, filt.staff_id, team_for_mine, filt.concern, filt.channel, filt.limit)
+    request_rows = await conn.fetch(REQUESTS_SQL, *args)
+    callback_rows = await conn.fetch(CALLBACKS_SQL, *args)
+
+    def ranked(rows: list[asyncpg.Record], make: Any) -> list[InboxItem]:
+        items = {r["id"]: r for r in rows}
+        queue = [QueueItem(r["id"], r["priority"], r["created_at"], r["manual_rank"]) for r in rows]
+        result = []
+        for q in order(queue, ordering, now=now, calendar=calendar):
+            waited = max(0, calendar.workdays_between(q.received_at, now))
+            result.append(make(items[q.id], q.priority + ordering.aging_per_workday * waited))
+        return result
+
+    def request_item(r: asyncpg.Record, score: int) -> InboxItem:
+        return InboxItem(
+            kind="request", id=r["id"], reference=r["reference"], concern=r["concern"], concern_label=r["labels"],
+            channel=r["channel"], language=r["language"], status=r["status"], priority=r["priority"], score=score,
+            manual_rank=r["manual_rank"], received_at=r["created_at"], modes=tuple(r["modes"]),
+            why=_why(r["decision"]), team_id=r["team_id"], staff_id=r["staff_id"], overdue=r["overdue"],
+            wants_other_time=r["wants_other_time"], invitation=r["invitation"], next_attempt_at=None, attempts=0,
+            proposals=tuple(r["proposals"]),
+        )
+
+    def callback_item(r: asyncpg.Record, score: int) -> InboxItem:
+        return InboxItem(
+            kind="callback", id=r["id"], reference=r["reference"], concern=r["concern"], concern_label=r["labels"],
+            channel=r["channel"], language=r["language"], status=r["status"], priority=r["priority"], score=score,
+            manual_rank=r["manual_rank"], received_at=r["created_at"], modes=("phone",), why=_why(r["decision"]),
+            team_id=r["team_id"], staff_id=r["staff_id"], overdue=r["overdue"], wants_other_time=False,
+            invitation=None, next_attempt_at=r["next_attempt_at"], attempts=r["attempts"], proposals=(),
+        )
+
+    return ranked(request_rows, request_item), ranked(callback_rows, callback_item)
+
+
+def item_json(item: InboxItem) -> dict[str, Any]:
+    """JSON form of an inbox item."""
+    return {
+        "kind": item.kind, "id": item.id, "reference": item.reference, "concern": item.concern,
+        "concern_label": item.concern_label, "channel": item.channel, "language": item.language,
+        "status": item.status, "priority": item.priority, "score": item.score, "manual_rank": item.manual_rank,
+        "received_at": item.received_at.isoformat(), "modes": list(item.modes), "why": item.why,
+        "team_id": item.team_id, "staff_id": item.staff_id, "overdue": item.overdue,
+        "wants_other_time": item.wants_other_time, "invitation": item.invitation,
+        "next_attempt_at": item.next_attempt_at.isoformat() if item.next_attempt_at else None,
+        "attempts": item.attempts,
+        "proposals": [{**p, "start": str(p["start"]), "end": str(p["end"])} for p in item.proposals],
+    }
