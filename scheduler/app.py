@@ -17,6 +17,8 @@ from scheduler.config import Config
 from scheduler.errors import REQUEST_ID_KEY, Handler, error_middleware
 from scheduler.keys import CONFIG, POOL, ROLE
 from scheduler.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from scheduler.api import public as public_api
+from scheduler.api import staff as staff_api
 from scheduler.staff import session_api
 
 log = logging.getLogger(__name__)
@@ -75,4 +77,6 @@ def create_app(config: Config, *, role: str = "all") -> web.Application:
     app.cleanup_ctx.append(_database)
     app.add_routes(ops.routes)
     app.add_routes(session_api.routes)
+    app.add_routes(public_api.routes)
+    app.add_routes(staff_api.routes)
     return app
