@@ -73,6 +73,9 @@ class ServiceUnavailable(DomainError):
     default_message = N_("The service is busy. Please try again in a moment.")
 
 
+HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 415: "unsupported-media-type"}
+
+
 def request_language(request: web.Request) -> str:
     """The language chosen for this request (query ?lang=, then Accept-Language)."""
     chosen = request.get(LANGUAGE_KEY)
@@ -103,7 +106,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except DomainError as e:
         headers = {"Retry-After": str(e.extra.get("retry_after", 1))} if e.status in (429, 503) else None
         return web.json_response(error_body(request, e), status=e.status, headers=headers)
-    except web.HTTPException:
+    except web.HTTPException as e:
+        if e.status >= 400 and request.path.startswith("/api/"):
+            # JSON clients get JSON for routing errors too (unknown path, wrong method, body too large).
+            return web.json_response({"error": HTTP_CODES.get(e.status, "http-error"), "message": e.reason,
+                                      "request_id": request.get(REQUEST_ID_KEY, "")}, status=e.status)
         raise
     except (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.CannotConnectNowError,
             asyncpg.exceptions.InterfaceError, ConnectionError, OSError) as e:
