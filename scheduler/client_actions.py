@@ -9,7 +9,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from scheduler import appointments, audit, availability, callbacks, clients, intake, notices
+from scheduler import appointments, audit, availability, callbacks, clients, freed_slots, intake, notices
 from scheduler import requests as requests_
 from scheduler.appointments import Appointment
 from scheduler.errors import InvalidTransition
@@ -41,6 +41,7 @@ async def cancel(pool: asyncpg.Pool, *, request_id: int, actor: str, now: dateti
             cancelled = await appointments.cancel(conn, appointment.id, actor=actor, reason="client")
             await notices.appointment_cancelled(conn, client=client, appointment=cancelled,
                                                 link_token=request.link_token)
+            await freed_slots.offer(conn, cancelled, now=now)
         return request
 
 
@@ -60,6 +61,7 @@ async def another_time(pool: asyncpg.Pool, *, request_id: int, actor: str, now: 
             cancelled = await appointments.cancel(conn, appointment.id, actor=actor, reason="client-another-time")
             await notices.appointment_cancelled(conn, client=client, appointment=cancelled,
                                                 link_token=request.link_token)
+            await freed_slots.offer(conn, cancelled, now=now)
         request = await requests_.transition(conn, request_id, to=requests_.Status.received, actor=actor,
                                              site_id=request.site_id, wants_other_time=True, staff_id=staff_id)
         site = await availability.site_by_id(conn, request.site_id)

@@ -78,7 +78,7 @@ HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 415
 
 def request_language(request: web.Request) -> str:
     """The language chosen for this request (query ?lang=, then Accept-Language)."""
-    chosen = request.get(LANGUAGE_KEY)
+    chosen: str | None = request.get(LANGUAGE_KEY)
     if chosen:
         return chosen
     return negotiate(request.query.get("lang") or request.headers.get("Accept-Language"))

@@ -233,3 +233,38 @@ async def test_overdue_requests_are_flagged_once(client: TestClient, pool: async
     headers = await staff_headers(client, "lead.entrance", "demo-lead")
     inbox = await (await client.get("/api/staff/inbox?team=1", headers=headers)).json()
     assert inbox["requests"][0]["overdue"] is True
+
+
+async def test_cancelled_time_is_offered_to_the_next_waiting_request(client: TestClient,
+                                                                     conn: asyncpg.Connection) -> None:
+    headers = await staff_headers(client)
+    first = await _request_for_meyer(client)
+    first_id = await _request_id(conn, first["reference"])
+    proposal = (await (await client.get(f"/api/staff/requests/{first_id}", headers=headers)).json())["proposals"][0]
+    await client.post(f"/api/staff/requests/{first_id}/approve", json={"proposal_id": proposal["id"]}, headers=headers)
+    waiting = await _request_id(conn, (await _request_for_meyer(client, concern="job_offer"))["reference"])
+    assert await conn.fetchval(
+        "SELECT count(*) FROM proposals WHERE request_id = $1 AND lower(during) = $2", waiting,
+        datetime.fromisoformat(proposal["start"])) == 0
+    r = await client.post(f"/api/public/{first['token']}/cancel")
+    assert (await r.json())["status"] == "withdrawn"
+    offered = await conn.fetchrow("SELECT lower(during) AS start, source FROM proposals WHERE request_id = $1 "
+                                  "AND source = 'freed_slot'", waiting)
+    assert offered is not None and offered["start"] == datetime.fromisoformat(proposal["start"])
+    assert await conn.fetchval("SELECT status FROM requests WHERE id = $1", waiting) == "proposed"
+
+
+async def test_another_time_goes_back_to_the_caseworker_marked(client: TestClient, conn: asyncpg.Connection) -> None:
+    headers = await staff_headers(client)
+    created = await _request_for_meyer(client)
+    request_id = await _request_id(conn, created["reference"])
+    proposal = (await (await client.get(f"/api/staff/requests/{request_id}", headers=headers)).json())["proposals"][0]
+    await client.post(f"/api/staff/requests/{request_id}/approve", json={"proposal_id": proposal["id"]},
+                      headers=headers)
+    r = await client.post(f"/api/public/{created['token']}/another-time")
+    assert r.status == 200, await r.text()
+    row = await conn.fetchrow("SELECT status, wants_other_time FROM requests WHERE id = $1", request_id)
+    assert row["wants_other_time"] is True and row["status"] in ("proposed", "received")
+    assert await conn.fetchval("SELECT status FROM appointments WHERE request_id = $1", request_id) == "cancelled"
+    inbox = await (await client.get("/api/staff/inbox", headers=headers)).json()
+    assert next(i for i in inbox["requests"] if i["id"] == request_id)["wants_other_time"] is True
