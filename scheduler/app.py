@@ -12,13 +12,21 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from scheduler import db, ops
-from scheduler.config import Config
-from scheduler.errors import REQUEST_ID_KEY, Handler, error_middleware
-from scheduler.keys import CONFIG, POOL, ROLE
-from scheduler.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from scheduler import calendar_links, db, dispatch, jobs, ops, ratelimit
+from scheduler.api import admin as admin_api
 from scheduler.api import public as public_api
 from scheduler.api import staff as staff_api
+from scheduler.channels import kiosk as kiosk_channel
+from scheduler.channels import phone as phone_channel
+from scheduler.channels import twilio_hooks
+from scheduler.channels import web as web_channel
+from scheduler.config import Config
+from scheduler.errors import REQUEST_ID_KEY, Handler, error_middleware
+from scheduler.keys import CONFIG, POOL, ROLE, SENDERS
+from scheduler.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from scheduler.notify.email import SmtpEmail
+from scheduler.notify.sms import make_sender
+from scheduler.staff import pages as staff_pages
 from scheduler.staff import session_api
 
 log = logging.getLogger(__name__)
@@ -62,11 +70,13 @@ def create_app(config: Config, *, role: str = "all") -> web.Application:
     """Build the aiohttp application for a role: all (default), web only, or worker only."""
     if role not in ROLES:
         raise ValueError(f"role must be one of {ROLES}")
+    limiter = ratelimit.RateLimiter(config.security)
     app = web.Application(
-        middlewares=[request_context_middleware, error_middleware],
+        middlewares=[request_context_middleware, error_middleware, ratelimit.middleware(limiter, config.server)],
         client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
+    app[ratelimit.LIMITER] = limiter
     app[ROLE] = role
     aiohttp_jinja2.setup(
         app,
@@ -79,4 +89,40 @@ def create_app(config: Config, *, role: str = "all") -> web.Application:
     app.add_routes(session_api.routes)
     app.add_routes(public_api.routes)
     app.add_routes(staff_api.routes)
+    app.add_routes(admin_api.routes)
+    app.add_routes(staff_pages.routes)
+    # Client channels (issue 5): web pages, lobby kiosk with its front end, phone IVR.
+    app.add_routes(web_channel.routes)
+    app.add_routes(kiosk_channel.routes)
+    app.add_routes(phone_channel.routes)
+    app.router.add_static("/static/", PACKAGE_DIR / "static", name="static")
+    _add_notifications(app, config, role)
     return app
+
+
+# -- notifications (issue 4) -----------------------------------------------------------------------
+
+async def _senders(app: web.Application) -> AsyncIterator[None]:
+    """SMS (and e-mail) senders, created inside the running loop and closed at shutdown."""
+    config = app[CONFIG]
+    if config.sms.provider == "twilio":
+        tw = config.sms.twilio
+        sms = make_sender("twilio", account_sid=tw.account_sid, auth_token=tw.auth_token,
+                          from_number=tw.from_number, api_base=tw.api_base)
+    else:
+        sms = make_sender("console", path=config.sms.console_path)
+    email = SmtpEmail(host=config.email.smtp_host, port=config.email.smtp_port, sender=config.email.sender) \
+        if config.email.enabled else None
+    app[SENDERS] = dispatch.Senders(sms=sms, email=email, settings=dispatch.settings_from(config))
+    yield
+    await sms.close()
+    if email is not None:
+        await email.close()
+
+
+def _add_notifications(app: web.Application, config: Config, role: str) -> None:
+    app.cleanup_ctx.append(_senders)
+    app.add_routes(twilio_hooks.routes)
+    app.add_routes(calendar_links.routes)
+    if config.jobs.enabled and role != "web":
+        app.cleanup_ctx.append(jobs.scheduler_ctx)

@@ -145,3 +145,17 @@ async def list_for_staff(conn: asyncpg.Connection, *, staff_id: int, start: date
     rows = await conn.fetch(SELECT + " WHERE a.staff_id = $1 AND a.during && $2 ORDER BY lower(a.during)",
                             staff_id, Range(start, end))
     return [_from_row(r) for r in rows]
+
+
+async def confirmed_for_client_between(conn: asyncpg.Connection, *, site_id: int, client_id: int, start: datetime,
+                                       end: datetime) -> Appointment | None:
+    """The client's earliest confirmed appointment at a site that starts in [start, end)."""
+    row = await conn.fetchrow(
+        SELECT + """
+        WHERE a.site_id = $1 AND a.client_id = $2 AND a.status = 'confirmed'
+          AND lower(a.during) >= $3 AND lower(a.during) < $4
+        ORDER BY lower(a.during) LIMIT 1
+        """,
+        site_id, client_id, start, end,
+    )
+    return _from_row(row) if row else None

@@ -64,3 +64,34 @@ async def get(conn: asyncpg.Connection, client_id: int) -> Client:
     row = await conn.fetchrow(f"SELECT {COLUMNS} FROM clients WHERE id = $1", client_id)
     assert row is not None
     return Client(**row)
+
+
+async def find_by_phone(conn: asyncpg.Connection, *, site_id: int, phone: str) -> Client | None:
+    """The client with this phone at the site, or None."""
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM clients WHERE site_id = $1 AND phone = $2", site_id, phone)
+    return Client(**row) if row else None
+
+
+async def set_sms_opt_out(conn: asyncpg.Connection, *, phone: str, at: datetime | None) -> int:
+    """STOP (at = when) or START (at = None) for every client with this number, at every site.
+
+    The number is what Twilio knows, not the site, so an opt-out covers all sites; START also counts as
+    consent again.
+    """
+    result: str = await conn.execute(
+        """
+        UPDATE clients SET sms_opted_out_at = $2, sms_consent = sms_consent OR $2::timestamptz IS NULL,
+               updated_at = now()
+        WHERE phone = $1
+        """,
+        phone, at,
+    )
+    return int(result.split()[-1])
+
+
+async def opted_out(conn: asyncpg.Connection, *, site_id: int, phone: str) -> bool:
+    """True when the client with this number has sent STOP (or withdrawn consent)."""
+    row = await conn.fetchrow(
+        "SELECT sms_opted_out_at IS NOT NULL OR NOT sms_consent AS blocked FROM clients "
+        "WHERE site_id = $1 AND phone = $2", site_id, phone)
+    return bool(row and row["blocked"])

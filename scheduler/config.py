@@ -51,7 +51,6 @@ class JobsConfig:
     outbox_batch: int = 50
     outbox_lease_seconds: int = 60
     sweep_interval_seconds: float = 30.0
-    reminders_interval_seconds: float = 60.0
     deadlines_interval_seconds: float = 300.0
     retention_interval_seconds: float = 3600.0
 

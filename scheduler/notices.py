@@ -35,7 +35,8 @@ async def request_received(conn: asyncpg.Connection, *, client: Client, request_
 async def appointment_confirmed(conn: asyncpg.Connection, *, client: Client, appointment: Appointment,
                                 link_token: str, reminder_offsets: tuple[timedelta, ...], now: datetime,
                                 moved: bool = False) -> None:
-    """Confirm a booked (or moved) appointment and plan its reminders."""
+    """Confirm a booked (or moved) appointment and plan its reminders (and mail the invite where allowed)."""
+    await _invite_email(conn, client=client, appointment=appointment, link_token=link_token)
     if not client.can_receive_sms:
         return
     assert client.phone
@@ -63,6 +64,7 @@ async def appointment_cancelled(conn: asyncpg.Connection, *, client: Client, app
                                 link_token: str) -> None:
     """Tell the client an appointment is cancelled; drop its pending reminders."""
     await outbox.cancel_pending(conn, appointment_id=appointment.id, kinds=REMINDER_KINDS)
+    await _invite_email(conn, client=client, appointment=appointment, link_token=link_token)
     if not client.can_receive_sms:
         return
     assert client.phone
@@ -83,4 +85,28 @@ async def callback_attempt_failed(conn: asyncpg.Connection, *, client: Client, c
         conn, site_id=client.site_id, key=f"callback:{callback_id}:missed:{attempt}", channel="sms",
         kind="sms.callback_missed", recipient=phone, language=client.language,
         payload={"callback_id": callback_id, "token": link_token}, callback_id=callback_id,
+    )
+
+
+async def _invite_email(conn: asyncpg.Connection, *, client: Client, appointment: Appointment,
+                        link_token: str) -> None:
+    row = await conn.fetchrow("SELECT s.email_enabled, c.email FROM sites s, clients c WHERE s.id = $1 AND c.id = $2",
+                              client.site_id, client.id)
+    await invite_email(conn, site_email_enabled=row["email_enabled"], client_email=row["email"],
+                       appointment=appointment, language=client.language, link_token=link_token)
+
+
+async def invite_email(conn: asyncpg.Connection, *, site_email_enabled: bool, client_email: str | None,
+                       appointment: Appointment, language: str, link_token: str) -> None:
+    """Where the site allows e-mail and the client gave an address, mail the calendar invite.
+
+    One row per SEQUENCE: a moved or cancelled appointment mails a new version (REQUEST or CANCEL).
+    """
+    if not (site_email_enabled and client_email):
+        return
+    a = appointment
+    await outbox.enqueue(
+        conn, site_id=a.site_id, key=f"appointment:{a.id}:invite:{a.sequence}", channel="email",
+        kind="email.invite", recipient=client_email, language=language,
+        payload={"appointment_id": a.id, "token": link_token}, request_id=a.request_id, appointment_id=a.id,
     )

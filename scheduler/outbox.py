@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
+from typing import Any, Final
 
 import asyncpg
 
@@ -51,3 +53,191 @@ async def cancel_pending(conn: asyncpg.Connection, *, appointment_id: int, kinds
         appointment_id, kinds,
     )
     return int(result.split()[-1])
+
+
+# -- dispatch: claim, record, sweep -------------------------------------------------------------
+# Every function below is one statement: the dispatcher calls them outside any transaction, so no
+# row lock is ever held while a provider is being called.
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    id: int
+    site_id: int
+    idempotency_key: str
+    channel: str
+    kind: str
+    recipient: str
+    language: str
+    payload: dict[str, Any]
+    status: OutboxStatus
+    due_at: datetime
+    attempts: int
+    last_error: str | None
+    error_code: str | None
+    provider_id: str | None
+    segments: int | None
+    request_id: int | None
+    callback_id: int | None
+    appointment_id: int | None
+    sent_at: datetime | None
+
+
+COLUMNS: Final = ("id, site_id, idempotency_key, channel, kind, recipient, language, payload, status, due_at, "
+                  "attempts, last_error, error_code, provider_id, segments, request_id, callback_id, "
+                  "appointment_id, sent_at")
+
+
+def _message(row: Mapping[str, Any]) -> Message:
+    return Message(**{**row, "status": OutboxStatus(row["status"]), "payload": dict(row["payload"])})
+
+
+async def claim_due(conn: asyncpg.Connection, *, now: datetime, lease_until: datetime, limit: int) -> list[Message]:
+    """Claim up to `limit` due rows for this worker until lease_until; concurrent workers get other rows."""
+    rows = await conn.fetch(
+        f"""
+        UPDATE outbox SET status = 'sending', attempts = attempts + 1, lease_until = $2, updated_at = now()
+        WHERE id IN (SELECT id FROM outbox WHERE status = 'pending' AND due_at <= $1
+                     ORDER BY due_at, id LIMIT $3 FOR UPDATE SKIP LOCKED)
+        RETURNING {COLUMNS}
+        """,
+        now, lease_until, limit,
+    )
+    return sorted((_message(r) for r in rows), key=lambda m: (m.due_at, m.id))
+
+
+# `attempts = $n` names one claim: a row re-claimed after its lease expired no longer matches, so a
+# slow first worker cannot overwrite what the second one recorded.
+async def mark_sent(conn: asyncpg.Connection, message: Message, *, provider_id: str, segments: int | None,
+                    body: str | None, now: datetime) -> bool:
+    """Record that the provider accepted the message."""
+    result: str = await conn.execute(
+        """
+        UPDATE outbox SET status = 'sent', provider_id = $3, segments = $4, body = $5, sent_at = $6,
+               lease_until = NULL, last_error = NULL, error_code = NULL, updated_at = now()
+        WHERE id = $1 AND status = 'sending' AND attempts = $2
+        """,
+        message.id, message.attempts, provider_id, segments, body, now,
+    )
+    return result.endswith(" 1")
+
+
+async def retry_later(conn: asyncpg.Connection, message: Message, *, due_at: datetime, error: str,
+                      code: str | None = None) -> bool:
+    """Put the message back in the queue after a transient failure."""
+    result: str = await conn.execute(
+        """
+        UPDATE outbox SET status = 'pending', due_at = $3, lease_until = NULL, last_error = $4, error_code = $5,
+               updated_at = now()
+        WHERE id = $1 AND status = 'sending' AND attempts = $2
+        """,
+        message.id, message.attempts, due_at, error, code,
+    )
+    return result.endswith(" 1")
+
+
+async def defer(conn: asyncpg.Connection, message: Message, *, due_at: datetime) -> bool:
+    """Move a claimed message to a later time without counting the claim as an attempt (quiet hours)."""
+    result: str = await conn.execute(
+        """
+        UPDATE outbox SET status = 'pending', due_at = $3, attempts = attempts - 1, lease_until = NULL,
+               updated_at = now()
+        WHERE id = $1 AND status = 'sending' AND attempts = $2
+        """,
+        message.id, message.attempts, due_at,
+    )
+    return result.endswith(" 1")
+
+
+async def finish(conn: asyncpg.Connection, message: Message, *, status: OutboxStatus, error: str | None,
+                 code: str | None) -> bool:
+    """End a claimed message as failed or cancelled, with the reason staff will see."""
+    assert status in (OutboxStatus.failed, OutboxStatus.cancelled)
+    result: str = await conn.execute(
+        """
+        UPDATE outbox SET status = $3, last_error = $4, error_code = $5, lease_until = NULL, updated_at = now()
+        WHERE id = $1 AND status = 'sending' AND attempts = $2
+        """,
+        message.id, message.attempts, status.value, error, code,
+    )
+    return result.endswith(" 1")
+
+
+async def requeue_stuck(conn: asyncpg.Connection, *, now: datetime, max_attempts: int) -> int:
+    """Return rows whose lease expired (worker died between claim and result) to the queue.
+
+    A row that has already used every attempt ends in failed instead, so a message that kills its
+    worker cannot loop forever. The message may have reached the provider: one duplicate SMS is the
+    accepted price for never losing one.
+    """
+    result: str = await conn.execute(
+        """
+        UPDATE outbox SET status = CASE WHEN attempts >= $2 THEN 'failed' ELSE 'pending' END,
+               due_at = $1, lease_until = NULL,
+               last_error = coalesce(last_error, 'worker stopped before recording the result'),
+               error_code = CASE WHEN attempts >= $2 THEN 'lease-expired' ELSE error_code END,
+               updated_at = now()
+        WHERE status = 'sending' AND lease_until < $1
+        """,
+        now, max_attempts,
+    )
+    return int(result.split()[-1])
+
+
+# Twilio delivery states, and which of our states each may replace: late or replayed callbacks
+# match no row, so a final state never moves back.
+DELIVERY_MAY_FOLLOW: Final[dict[OutboxStatus, tuple[OutboxStatus, ...]]] = {
+    OutboxStatus.sent: (OutboxStatus.sending,),
+    OutboxStatus.delivered: (OutboxStatus.sending, OutboxStatus.sent),
+    OutboxStatus.undelivered: (OutboxStatus.sending, OutboxStatus.sent),
+    OutboxStatus.failed: (OutboxStatus.sending, OutboxStatus.sent),
+}
+
+
+async def record_delivery(conn: asyncpg.Connection, *, provider_id: str, status: OutboxStatus,
+                          error_code: str | None, error: str | None) -> bool:
+    """Apply a provider status callback if the row's current status allows it (idempotent)."""
+    allowed = DELIVERY_MAY_FOLLOW[status]
+    result: str = await conn.execute(
+        """
+        UPDATE outbox SET status = $2, error_code = coalesce($4, error_code), last_error = coalesce($5, last_error),
+               updated_at = now()
+        WHERE provider_id = $1 AND status = ANY($3::text[])
+        """,
+        provider_id, status.value, [s.value for s in allowed], error_code, error,
+    )
+    return result.endswith(" 1")
+
+
+async def cancel_pending_for_recipient(conn: asyncpg.Connection, *, channel: str, recipient: str,
+                                       reason: str) -> int:
+    """Drop every message to this address that has not gone out yet (after STOP)."""
+    result: str = await conn.execute(
+        """
+        UPDATE outbox SET status = 'cancelled', last_error = $3, error_code = 'opted-out', updated_at = now()
+        WHERE channel = $1 AND recipient = $2 AND status = 'pending'
+        """,
+        channel, recipient, reason,
+    )
+    return int(result.split()[-1])
+
+
+async def latest_sms_site(conn: asyncpg.Connection, recipient: str) -> int | None:
+    """The site that last wrote an SMS to this number (replies belong to that conversation)."""
+    site_id: int | None = await conn.fetchval(
+        "SELECT site_id FROM outbox WHERE channel = 'sms' AND recipient = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
+        recipient,
+    )
+    return site_id
+
+
+async def get(conn: asyncpg.Connection, outbox_id: int) -> Message | None:
+    """One outbox row, or None."""
+    row = await conn.fetchrow(f"SELECT {COLUMNS} FROM outbox WHERE id = $1", outbox_id)
+    return _message(row) if row else None
+
+
+async def list_for_request(conn: asyncpg.Connection, request_id: int) -> list[Message]:
+    """A request's messages, newest first (the staff view shows failed ones with their reason)."""
+    rows = await conn.fetch(f"SELECT {COLUMNS} FROM outbox WHERE request_id = $1 ORDER BY created_at DESC, id DESC",
+                            request_id)
+    return [_message(r) for r in rows]

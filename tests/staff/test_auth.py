@@ -96,8 +96,11 @@ async def test_sign_in_renews_the_session_each_time(client: TestClient, conn: as
 
 
 async def test_wrong_password_and_unknown_user_look_the_same(client: TestClient) -> None:
-    wrong = await client.post(url(client, "staff-signin"), json={"username": "admin", "password": "nope"})
-    unknown = await client.post(url(client, "staff-signin"), json={"username": "nobody", "password": "nope"})
+    english = {"Accept-Language": "en"}
+    wrong = await client.post(url(client, "staff-signin"), json={"username": "admin", "password": "nope"},
+                              headers=english)
+    unknown = await client.post(url(client, "staff-signin"), json={"username": "nobody", "password": "nope"},
+                                headers=english)
     assert wrong.status == unknown.status == 401
     assert without_request_id(await wrong.json()) == without_request_id(await unknown.json())
     assert (await wrong.json())["message"] == "Username or password is wrong."

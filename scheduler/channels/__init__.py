@@ -1,0 +1,1 @@
+"""Client channels: thin adapters from web pages, kiosk and phone to intake and client actions."""

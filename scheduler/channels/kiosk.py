@@ -1,0 +1,191 @@
+"""Lobby kiosk: the static touch front end and its JSON routes, bound to an admin-issued device token."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import qrcode
+import qrcode.image.svg
+from aiohttp import web
+from babel.dates import get_day_names
+
+from scheduler import availability, concerns, intake, kiosks
+from scheduler.api.public import reminder_offsets
+from scheduler.errors import LANGUAGE_KEY, Unauthorized
+from scheduler.http import json_object
+from scheduler.i18n import LANGUAGES, N_, babel_locale, direction, native_name, normalise, translate
+from scheduler.keys import CONFIG, POOL
+from scheduler.policy.rules import Kind
+
+routes = web.RouteTableDef()
+
+KIOSK_DIR = Path(__file__).resolve().parents[2] / "kiosk"
+TOKEN_HEADER = "X-Kiosk-Token"
+IDLE_SECONDS = 60
+
+# Every text the kiosk front end shows, by key; the front end holds no text of its own.
+TEXTS: Mapping[str, str] = {
+    "title": N_("Jobcenter self-service"),
+    "choose_language": N_("Please choose your language"),
+    "home_heading": N_("What would you like to do?"),
+    "home_new": N_("I need an appointment or a callback"),
+    "home_checkin": N_("I have an appointment today"),
+    "concern_heading": N_("What is it about?"),
+    "kind_heading": N_("How should we help you?"),
+    "kind_appointment": N_("Appointment"),
+    "kind_appointment_hint": N_("Meet us in person, by phone or by video."),
+    "kind_callback": N_("Callback"),
+    "kind_callback_hint": N_("We call you back."),
+    "when_heading_appointment": N_("When can you come?"),
+    "when_heading_callback": N_("When can we call you?"),
+    "when_hint": N_("Choose one or more. If you choose nothing, any time is fine."),
+    "days": N_("Days"),
+    "parts": N_("Time of day"),
+    "morning": N_("Morning"),
+    "afternoon": N_("Afternoon"),
+    "any_time": N_("Any time"),
+    "phone_heading": N_("Your phone number"),
+    "phone_hint_appointment": N_("A mobile number, so that we can send you the appointment by SMS."),
+    "phone_hint_callback": N_("We will call this number."),
+    "key_delete": N_("Delete"),
+    "key_clear": N_("Clear"),
+    "confirm_heading": N_("Please check"),
+    "concern": N_("Concern"),
+    "kind": N_("Type"),
+    "phone": N_("Phone number"),
+    "sms_consent": N_("Yes, send me text messages (SMS) about this."),
+    "send": N_("Send"),
+    "next": N_("Next"),
+    "back": N_("Back"),
+    "start_again": N_("Start again"),
+    "receipt_heading": N_("Thank you! Your reference code:"),
+    "receipt_note": N_("Please keep this code. You need it if you contact us."),
+    "receipt_qr": N_("QR code: scan it with your phone to see the status of your request."),
+    "print": N_("Print"),
+    "done": N_("Done"),
+    "checkin_heading": N_("Check in for your appointment today"),
+    "checkin_hint": N_("Enter your reference code or your phone number."),
+    "checkin_by_phone": N_("Phone number"),
+    "checkin_by_reference": N_("Reference code"),
+    "checkin_send": N_("Check in"),
+    "error_generic": N_("Something went wrong. Please try again or ask at the reception."),
+    "language": N_("Language"),
+    "sending": N_("Please wait …"),
+}
+CHECKED_IN = N_("You are checked in. Please take a seat. We will call you.")
+NOT_CHECKED_IN = N_("We could not check you in here. Please go to the reception desk.")
+
+
+class KioskNotSetUp(Unauthorized):
+    """The device token is missing, unknown or revoked."""
+
+    code = "kiosk-unauthorized"
+    default_message = N_("This kiosk is not set up or was switched off. Please ask at the reception.")
+
+
+def _language(request: web.Request, body: Mapping[str, Any] | None = None) -> str:
+    asked = body.get("language") if body else None
+    lang = normalise(asked if isinstance(asked, str) else request.query.get("lang"))
+    request[LANGUAGE_KEY] = lang
+    return lang
+
+
+async def _device(request: web.Request) -> kiosks.KioskDevice:
+    async with request.app[POOL].acquire() as conn:
+        device = await kiosks.authenticate(conn, request.headers.get(TOKEN_HEADER, ""), now=datetime.now(UTC))
+    if device is None:
+        raise KioskNotSetUp()
+    return device
+
+
+def qr_svg(data: str) -> str:
+    """A QR code of data as an SVG document, made on the server."""
+    image = qrcode.make(data, image_factory=qrcode.image.svg.SvgPathImage, border=2)
+    return image.to_string(encoding="unicode")
+
+
+def _file(name: str, content_type: str) -> web.FileResponse:
+    return web.FileResponse(KIOSK_DIR / name, headers={"Content-Type": content_type, "Cache-Control": "no-cache"})
+
+
+@routes.get("/kiosk/", name="kiosk-index")
+async def index(request: web.Request) -> web.FileResponse:
+    """The kiosk front end (the device token comes from the URL fragment or the browser's storage)."""
+    return _file("index.html", "text/html; charset=utf-8")
+
+
+@routes.get("/kiosk/kiosk.js", name="kiosk-js")
+async def script(request: web.Request) -> web.FileResponse:
+    """The kiosk's script."""
+    return _file("kiosk.js", "text/javascript; charset=utf-8")
+
+
+@routes.get("/kiosk/kiosk.css", name="kiosk-css")
+async def stylesheet(request: web.Request) -> web.FileResponse:
+    """The kiosk's stylesheet (screen and print)."""
+    return _file("kiosk.css", "text/css; charset=utf-8")
+
+
+@routes.get("/kiosk/api/config", name="kiosk-config")
+async def config(request: web.Request) -> web.Response:
+    """Languages by their own names, concerns with pictograms, and every text, in the chosen language."""
+    lang = _language(request)
+    device = await _device(request)
+    async with request.app[POOL].acquire() as conn:
+        site = await availability.site_by_id(conn, device.site_id)
+        found = await concerns.for_channel(conn, site_id=device.site_id, channel="kiosk")
+    days = get_day_names("wide", locale=babel_locale(lang))
+    return web.json_response({
+        "language": lang, "dir": direction(lang), "html_lang": "de" if lang == "de-simple" else lang,
+        "site": site.name, "idle_seconds": IDLE_SECONDS,
+        "languages": [{"code": code, "name": native_name(code), "dir": direction(code),
+                       "html_lang": "de" if code == "de-simple" else code}
+                      for code in LANGUAGES if code in site.languages],
+        "concerns": [{"code": c.code, "label": concerns.label(c.labels, lang), "icon": c.icon} for c in found],
+        "weekdays": [{"value": i, "label": str(days[i])} for i in range(5)],
+        "texts": {key: translate(lang, msgid) for key, msgid in TEXTS.items()},
+    }, headers={"Cache-Control": "no-store"})
+
+
+async def _submit(request: web.Request, kind: Kind) -> web.Response:
+    device = await _device(request)
+    body = await json_object(request)
+    lang = _language(request, body)
+    settings = request.app[CONFIG]
+    data = {**body, "site": device.site_code, "language": lang}
+    parsed = intake.parse_intake(data, kind=kind, channel="kiosk", default_site=settings.default_site)
+    submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
+                                    reminder_offsets=reminder_offsets(settings))
+    status_url = f"{settings.server.public_base_url}/r/{submitted.link_token}?{urlencode({'lang': lang})}"
+    return web.json_response({"reference": submitted.reference, "status_url": status_url,
+                              "qr_svg": qr_svg(status_url)}, status=201, headers={"Cache-Control": "no-store"})
+
+
+@routes.post("/kiosk/api/requests", name="kiosk-create-request")
+async def create_request(request: web.Request) -> web.Response:
+    """An appointment request made at the kiosk."""
+    return await _submit(request, Kind.appointment)
+
+
+@routes.post("/kiosk/api/callbacks", name="kiosk-create-callback")
+async def create_callback(request: web.Request) -> web.Response:
+    """A callback request made at the kiosk."""
+    return await _submit(request, Kind.callback)
+
+
+@routes.post("/kiosk/api/check-in", name="kiosk-checkin")
+async def check_in(request: web.Request) -> web.Response:
+    """Arrival for today's appointment by reference or phone; one neutral answer unless it matched."""
+    device = await _device(request)
+    body = await json_object(request)
+    lang = _language(request, body)
+    entered = body.get("reference") or body.get("phone") or ""
+    matched = isinstance(entered, str) and await kiosks.check_in(
+        request.app[POOL], device=device, entered=entered[:40], now=datetime.now(UTC))
+    return web.json_response({"checked_in": bool(matched),
+                              "message": translate(lang, CHECKED_IN if matched else NOT_CHECKED_IN)},
+                             headers={"Cache-Control": "no-store"})

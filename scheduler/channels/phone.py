@@ -1,0 +1,319 @@
+"""Phone IVR (Twilio Voice): language, concern, number, callback window, reference read back.
+
+Every step checks X-Twilio-Signature against the public URL; the call's state travels in the (signed) query
+string of the next step's URL, never in server memory, so any process can answer any step.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from urllib.parse import urlencode
+
+import phonenumbers
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+from twilio.twiml.voice_response import Gather, VoiceResponse
+
+from scheduler import availability, concerns, intake, phones
+from scheduler.api.public import reminder_offsets
+from scheduler.errors import ValidationFailed
+from scheduler.i18n import N_, translate
+from scheduler.keys import CONFIG, POOL
+from scheduler.policy.rules import Kind
+
+routes = web.RouteTableDef()
+
+BASE = "/webhooks/twilio/voice"
+# Key -> language, in the order the caller hears them.
+KEYS: Mapping[str, str] = {"1": "de", "2": "en", "3": "uk", "4": "tr", "5": "ar", "6": "ru", "7": "fa"}
+# Twilio text-to-speech voice and language per client language. Twilio offers no Farsi voice: the Farsi texts
+# are sent with the fa-IR language code and the standard voice; replace with recorded prompts (<Play>) if needed.
+VOICES: Mapping[str, tuple[str | None, str]] = {
+    "de": ("Polly.Vicki", "de-DE"), "en": ("Polly.Amy", "en-GB"), "uk": ("Google.uk-UA-Standard-A", "uk-UA"),
+    "tr": ("Polly.Filiz", "tr-TR"), "ar": ("Polly.Zeina", "arb"), "ru": ("Polly.Tatyana", "ru-RU"),
+    "fa": (None, "fa-IR"),
+}
+WINDOWS: Mapping[str, tuple[str, ...]] = {"1": ("morning",), "2": ("afternoon",), "3": ()}
+MAX_CONCERNS = 8
+_CONCERN = re.compile(r"^[a-z0-9_]{2,40}$")
+
+WELCOME = N_("Welcome to the Jobcenter.")
+CHOOSE = N_("To continue in English, press %(key)s.")
+SORRY = N_("Sorry, I did not understand that.")
+GOODBYE = N_("We could not understand your input. Please call again or visit us. Goodbye.")
+CONCERN_QUESTION = N_("What is it about?")
+CONCERN_OPTION = N_("For %(label)s, press %(key)s.")
+NUMBER_QUESTION = N_("We will call you back at this number: %(number)s.")
+NUMBER_OPTIONS = N_("If this is correct, press 1. To enter another number, press 2.")
+TYPE_NUMBER = N_("Please type your phone number with the area code, then press the hash key.")
+BAD_NUMBER = N_("This is not a phone number we can use.")
+WINDOW_QUESTION = N_("When should we call you? For the morning, press 1. For the afternoon, press 2. "
+                     "For any time, press 3.")
+THANKS = N_("Thank you. We will call you back. Your reference code is:")
+AGAIN = N_("Once more:")
+BY_SMS = N_("You will also get this code by SMS.")
+WRITE_DOWN = N_("Please write down this code.")
+BYE = N_("Goodbye.")
+FAILED = N_("Sorry, something went wrong. Please call again later or visit us. Goodbye.")
+
+
+def _say(target: VoiceResponse | Gather, lang: str, text: str) -> None:
+    voice, language = VOICES.get(lang, VOICES["de"])
+    attrs = {"language": language} | ({"voice": voice} if voice else {})
+    target.say(text, **attrs)
+
+
+def _t(lang: str, msgid: str, **params: object) -> str:
+    return translate(lang, msgid, **params)
+
+
+def _twiml(response: VoiceResponse) -> web.Response:
+    return web.Response(text=str(response), content_type="text/xml")
+
+
+def _url(request: web.Request, step: str, **state: str) -> str:
+    base = request.app[CONFIG].server.public_base_url.rstrip("/")
+    query = urlencode({k: v for k, v in state.items() if v != ""})
+    return f"{base}{BASE}{step}" + (f"?{query}" if query else "")
+
+
+async def verified_form(request: web.Request) -> dict[str, str]:
+    """The posted Twilio parameters, or 403 unless X-Twilio-Signature matches the public URL."""
+    form = await request.post()
+    params = {k: str(v) for k, v in form.items()}
+    url = request.app[CONFIG].server.public_base_url.rstrip("/") + request.raw_path
+    validator = RequestValidator(request.app[CONFIG].sms.twilio.auth_token)
+    signature = request.headers.get("X-Twilio-Signature", "")
+    if not request.app[CONFIG].sms.twilio.auth_token or not signature or \
+            not validator.validate(url, params, signature):
+        raise web.HTTPForbidden()
+    return params
+
+
+def _retry(request: web.Request) -> int:
+    return 1 if request.query.get("retry") == "1" else 0
+
+
+def spell(text: str) -> str:
+    """Characters separated so that text-to-speech reads them one by one, slowly."""
+    groups = [g for g in re.split(r"[\s\-]+", text) if g]
+    return ". ".join(", ".join(group) for group in groups) + "."
+
+
+def _spoken_number(e164: str) -> str:
+    number = phonenumbers.parse(e164)
+    style = phonenumbers.PhoneNumberFormat.NATIONAL if phonenumbers.region_code_for_number(number) == "DE" \
+        else phonenumbers.PhoneNumberFormat.INTERNATIONAL
+    return spell(phonenumbers.format_number(number, style).replace("+", "+ "))
+
+
+def _caller_number(raw: str) -> str | None:
+    try:
+        return phones.normalise(raw, landline_ok=True)
+    except ValidationFailed:
+        return None  # withheld, anonymous or unusable caller id
+
+
+def _give_up(lang: str | None) -> web.Response:
+    response = VoiceResponse()
+    for code in ([lang] if lang else ["de", "en"]):
+        _say(response, code, _t(code, GOODBYE))
+    response.hangup()
+    return _twiml(response)
+
+
+# --- menus: each asks one question and names the step that reads the answer ---
+
+def _language_menu(request: web.Request, retry: int) -> web.Response:
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, action=_url(request, "/language", retry=str(retry)), method="POST",
+                             timeout=6, action_on_empty_result=True)
+    if retry:
+        _say(gather, "de", _t("de", SORRY))
+    else:
+        _say(gather, "de", _t("de", WELCOME))
+    for key, lang in KEYS.items():
+        _say(gather, lang, _t(lang, CHOOSE, key=key))
+    return _twiml(response)
+
+
+async def _concern_list(request: web.Request) -> list[concerns.Concern]:
+    async with request.app[POOL].acquire() as conn:
+        site = await availability.site_by_code(conn, request.app[CONFIG].default_site)
+        if site is None:
+            return []
+        return (await concerns.for_channel(conn, site_id=site.id, channel="phone"))[:MAX_CONCERNS]
+
+
+async def _concern_menu(request: web.Request, lang: str, retry: int) -> web.Response:
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, action=_url(request, "/concern", lang=lang, retry=str(retry)),
+                             method="POST", timeout=8, action_on_empty_result=True)
+    if retry:
+        _say(gather, lang, _t(lang, SORRY))
+    _say(gather, lang, _t(lang, CONCERN_QUESTION))
+    for index, concern in enumerate(await _concern_list(request), start=1):
+        _say(gather, lang, _t(lang, CONCERN_OPTION, label=concerns.label(concern.labels, lang), key=index))
+    return _twiml(response)
+
+
+def _number_menu(request: web.Request, lang: str, concern: str, number: str, retry: int) -> web.Response:
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, method="POST", timeout=8, action_on_empty_result=True,
+                             action=_url(request, "/number", lang=lang, concern=concern, number=number,
+                                         retry=str(retry)))
+    if retry:
+        _say(gather, lang, _t(lang, SORRY))
+    _say(gather, lang, _t(lang, NUMBER_QUESTION, number=_spoken_number(number)))
+    _say(gather, lang, _t(lang, NUMBER_OPTIONS))
+    return _twiml(response)
+
+
+def _typing_menu(request: web.Request, lang: str, concern: str, retry: int, *, bad: bool = False) -> web.Response:
+    response = VoiceResponse()
+    gather = response.gather(finish_on_key="#", method="POST", timeout=10, action_on_empty_result=True,
+                             action=_url(request, "/typed", lang=lang, concern=concern, retry=str(retry)))
+    if bad:
+        _say(gather, lang, _t(lang, BAD_NUMBER))
+    elif retry:
+        _say(gather, lang, _t(lang, SORRY))
+    _say(gather, lang, _t(lang, TYPE_NUMBER))
+    return _twiml(response)
+
+
+def _window_menu(request: web.Request, lang: str, concern: str, number: str, retry: int) -> web.Response:
+    response = VoiceResponse()
+    gather = response.gather(num_digits=1, method="POST", timeout=8, action_on_empty_result=True,
+                             action=_url(request, "/window", lang=lang, concern=concern, number=number,
+                                         retry=str(retry)))
+    if retry:
+        _say(gather, lang, _t(lang, SORRY))
+    _say(gather, lang, _t(lang, WINDOW_QUESTION))
+    return _twiml(response)
+
+
+# --- the state carried in the query string, checked at every step ---
+
+def _lang(request: web.Request) -> str | None:
+    lang = request.query.get("lang", "")
+    return lang if lang in VOICES else None
+
+
+def _concern(request: web.Request) -> str | None:
+    concern = request.query.get("concern", "")
+    return concern if _CONCERN.match(concern) else None
+
+
+def _number(request: web.Request) -> str | None:
+    return _caller_number(request.query.get("number", ""))
+
+
+def _ask_number(request: web.Request, lang: str, concern: str, caller: str) -> web.Response:
+    number = _caller_number(caller)
+    if number is None:
+        return _typing_menu(request, lang, concern, 0)
+    return _number_menu(request, lang, concern, number, 0)
+
+
+# --- steps ---
+
+@routes.post(BASE, name="voice-start")
+async def start(request: web.Request) -> web.Response:
+    """A call comes in: choose the language by key."""
+    await verified_form(request)
+    return _language_menu(request, 0)
+
+
+@routes.post(f"{BASE}/language", name="voice-language")
+async def language(request: web.Request) -> web.Response:
+    """The caller chose a language."""
+    form = await verified_form(request)
+    lang = KEYS.get(form.get("Digits", ""))
+    if lang is None:
+        return _give_up(None) if _retry(request) else _language_menu(request, 1)
+    return await _concern_menu(request, lang, 0)
+
+
+@routes.post(f"{BASE}/concern", name="voice-concern")
+async def concern(request: web.Request) -> web.Response:
+    """The caller chose a concern."""
+    form = await verified_form(request)
+    lang = _lang(request)
+    if lang is None:
+        return _give_up(None)
+    choices = await _concern_list(request)
+    digits = form.get("Digits", "")
+    if not digits.isdigit() or not 1 <= int(digits) <= len(choices):
+        return _give_up(lang) if _retry(request) else await _concern_menu(request, lang, 1)
+    return _ask_number(request, lang, choices[int(digits) - 1].code, form.get("From", ""))
+
+
+@routes.post(f"{BASE}/number", name="voice-number")
+async def number(request: web.Request) -> web.Response:
+    """The caller confirmed the number read out (1) or wants to type another (2)."""
+    form = await verified_form(request)
+    lang, concern_code, phone = _lang(request), _concern(request), _number(request)
+    if lang is None or concern_code is None or phone is None:
+        return _give_up(lang)
+    digits = form.get("Digits", "")
+    if digits == "1":
+        return _window_menu(request, lang, concern_code, phone, 0)
+    if digits == "2":
+        return _typing_menu(request, lang, concern_code, 0)
+    return _give_up(lang) if _retry(request) else _number_menu(request, lang, concern_code, phone, 1)
+
+
+@routes.post(f"{BASE}/typed", name="voice-typed")
+async def typed(request: web.Request) -> web.Response:
+    """The caller typed a number; it is read back for confirmation."""
+    form = await verified_form(request)
+    lang, concern_code = _lang(request), _concern(request)
+    if lang is None or concern_code is None:
+        return _give_up(lang)
+    phone = _caller_number(form.get("Digits", ""))
+    if phone is None:
+        if _retry(request):
+            return _give_up(lang)
+        return _typing_menu(request, lang, concern_code, 1, bad=bool(form.get("Digits")))
+    return _number_menu(request, lang, concern_code, phone, 0)
+
+
+@routes.post(f"{BASE}/window", name="voice-window")
+async def window(request: web.Request) -> web.Response:
+    """The caller chose when to be called: the callback is stored and its reference read back."""
+    form = await verified_form(request)
+    lang, concern_code, phone = _lang(request), _concern(request), _number(request)
+    if lang is None or concern_code is None or phone is None:
+        return _give_up(lang)
+    parts = WINDOWS.get(form.get("Digits", ""))
+    if parts is None:
+        return _give_up(lang) if _retry(request) else _window_menu(request, lang, concern_code, phone, 1)
+    # The caller confirmed this number by key; SMS only if it can receive them.
+    mobile = phonenumbers.number_type(phonenumbers.parse(phone)) in phones.MOBILE_TYPES
+    data: dict[str, object] = {"concern": concern_code, "phone": phone, "language": lang,
+                               "windows": {"parts": list(parts)}, "sms_consent": mobile}
+    if 8 <= len(form.get("CallSid", "")) <= 90:
+        data["idempotency_key"] = f"ivr-{form['CallSid']}"
+    config = request.app[CONFIG]
+    response = VoiceResponse()
+    try:
+        parsed = intake.parse_intake(data, kind=Kind.callback, channel="phone", default_site=config.default_site)
+        submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
+                                        reminder_offsets=reminder_offsets(config))
+    except ValidationFailed:
+        _say(response, lang, _t(lang, FAILED))
+        response.hangup()
+        return _twiml(response)
+    spelled = spell(submitted.reference)
+    _say(response, lang, _t(lang, THANKS))
+    response.pause(length=1)
+    _say(response, lang, spelled)
+    response.pause(length=1)
+    _say(response, lang, _t(lang, AGAIN))
+    _say(response, lang, spelled)
+    _say(response, lang, _t(lang, BY_SMS if mobile else WRITE_DOWN))
+    _say(response, lang, _t(lang, BYE))
+    response.hangup()
+    return _twiml(response)

@@ -1,0 +1,84 @@
+"""Twilio webhooks: delivery status callbacks and inbound SMS. Signature-checked, idempotent, fast."""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime, timedelta
+from typing import Final
+
+from aiohttp import web
+from twilio.request_validator import RequestValidator
+from twilio.twiml.messaging_response import MessagingResponse
+
+from scheduler import outbox, replies
+from scheduler.keys import CONFIG, POOL
+from scheduler.outbox import OutboxStatus
+
+log = logging.getLogger(__name__)
+
+routes = web.RouteTableDef()
+
+# Twilio MessageStatus -> our status. queued/accepted/sending/scheduled are not news: the row is
+# already `sent` once Twilio accepted it.
+TWILIO_STATUS: Final[dict[str, OutboxStatus]] = {
+    "sent": OutboxStatus.sent,
+    "delivered": OutboxStatus.delivered,
+    "undelivered": OutboxStatus.undelivered,
+    "failed": OutboxStatus.failed,
+}
+
+# Carrier-side delivery errors (https://www.twilio.com/docs/api/errors), written for staff.
+DELIVERY_ERRORS: Final[dict[str, str]] = {
+    "30003": "phone switched off or out of reach",
+    "30004": "message blocked by the recipient or carrier",
+    "30005": "unknown number or number no longer in use",
+    "30006": "landline or unreachable carrier: please call instead",
+    "30007": "filtered by the carrier as spam",
+    "30008": "unknown delivery error",
+}
+
+
+async def verified_form(request: web.Request) -> dict[str, str]:
+    """The POSTed form, or 403 unless X-Twilio-Signature matches our public URL and the auth token."""
+    config = request.app[CONFIG]
+    token = config.sms.twilio.auth_token
+    form = {k: str(v) for k, v in (await request.post()).items()}
+    signature = request.headers.get("X-Twilio-Signature", "")
+    # Twilio signs the URL it called: our public URL, not the one behind the proxy.
+    url = config.server.public_base_url.rstrip("/") + request.path_qs
+    if not token or not signature or not RequestValidator(token).validate(url, form, signature):
+        log.warning("twilio webhook with a bad signature", extra={"path": request.path})
+        raise web.HTTPForbidden(text="invalid signature")
+    return form
+
+
+@routes.post("/webhooks/twilio/status", name="twilio-status")
+async def status_callback(request: web.Request) -> web.Response:
+    """Record a delivery status; replays and late, out-of-order callbacks change nothing."""
+    form = await verified_form(request)
+    sid = form.get("MessageSid", "")
+    status = TWILIO_STATUS.get(form.get("MessageStatus", ""))
+    if sid and status is not None:
+        code = form.get("ErrorCode") or None
+        error = f"{code}: {DELIVERY_ERRORS.get(code, 'delivery failed')}" if code else None
+        async with request.app[POOL].acquire() as conn:
+            changed = await outbox.record_delivery(conn, provider_id=sid, status=status, error_code=code, error=error)
+        log.info("twilio status callback", extra={"provider_id": sid, "status": status.value, "applied": changed})
+    return web.Response(status=204)
+
+
+@routes.post("/webhooks/twilio/sms", name="twilio-sms")
+async def inbound_sms(request: web.Request) -> web.Response:
+    """A client's reply: act on it and answer in their language (TwiML)."""
+    form = await verified_form(request)
+    config = request.app[CONFIG]
+    sid, from_phone = form.get("MessageSid", ""), form.get("From", "")
+    response = MessagingResponse()
+    if sid and from_phone:
+        outcome = await replies.handle(
+            request.app[POOL], provider_id=sid, from_phone=from_phone, to_phone=form.get("To", ""),
+            body=form.get("Body", ""), now=datetime.now(UTC), default_site=config.default_site,
+            reminder_offsets=tuple(timedelta(minutes=m) for m in config.reminder_offsets_minutes))
+        if outcome is not None and outcome.reply:
+            response.message(outcome.reply)
+    return web.Response(text=str(response), content_type="application/xml")

@@ -1,0 +1,103 @@
+"""Every periodic job, registered in one place and run by APScheduler (3.x, in-memory store).
+
+Jobs are thin: they decide and enqueue, or hand claimed work to a worker function; durable state lives
+in our tables. Jobs that may run in every process (the outbox dispatcher: SKIP LOCKED keeps them apart)
+are plain; jobs that must run once at a time across processes are `singleton` and guarded by a
+PostgreSQL advisory lock. Reminders need no job of their own: they are outbox rows with a future due_at.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiohttp import web
+from apscheduler.executors.asyncio import AsyncIOExecutor
+from apscheduler.jobstores.memory import MemoryJobStore
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from scheduler import approvals, dispatch, retention
+from scheduler.keys import CONFIG, POOL, SENDERS
+from scheduler.metrics import JOB_RUNS
+
+log = logging.getLogger(__name__)
+
+JobFunction = Callable[[web.Application, datetime], Awaitable[object]]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    id: str
+    function: JobFunction
+    interval: str            # name of the JobsConfig attribute holding the interval in seconds
+    singleton: bool = False  # at most one run across all processes (advisory lock)
+
+
+async def dispatch_outbox(app: web.Application, now: datetime) -> object:
+    """Send due outbox messages."""
+    return await dispatch.dispatch_due(app[POOL], app[SENDERS], now=now)
+
+
+async def sweep_outbox(app: web.Application, now: datetime) -> object:
+    """Re-queue outbox rows whose lease expired."""
+    return await dispatch.sweep(app[POOL], now=now, max_attempts=app[SENDERS].settings.max_attempts)
+
+
+async def flag_overdue(app: web.Application, now: datetime) -> object:
+    """Mark requests and callbacks past their decision deadline for the team lead."""
+    return await approvals.flag_overdue(app[POOL], now=now)
+
+
+async def apply_retention(app: web.Application, now: datetime) -> object:
+    """Anonymise closed cases past each site's retention period."""
+    return await retention.purge_due(app[POOL], now=now)
+
+
+JOBS: tuple[Job, ...] = (
+    Job("outbox-dispatch", dispatch_outbox, "outbox_interval_seconds"),
+    Job("outbox-sweep", sweep_outbox, "sweep_interval_seconds", singleton=True),
+    Job("deadlines", flag_overdue, "deadlines_interval_seconds", singleton=True),
+    Job("retention", apply_retention, "retention_interval_seconds", singleton=True),
+)
+
+
+async def run_job(app: web.Application, job: Job, *, now: datetime | None = None) -> bool:
+    """Run one job now; False when a singleton job is already running elsewhere. Errors are logged."""
+    now = now or datetime.now(UTC)
+    try:
+        if not job.singleton:
+            await job.function(app, now)
+        else:
+            async with app[POOL].acquire() as conn:
+                # Session-level lock on this connection: released below, or by PostgreSQL if we die.
+                got = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('scheduler-job'), hashtext($1))",
+                                          job.id)
+                if not got:
+                    JOB_RUNS.labels(job.id, "skipped").inc()
+                    return False
+                try:
+                    await job.function(app, now)
+                finally:
+                    await conn.execute("SELECT pg_advisory_unlock(hashtext('scheduler-job'), hashtext($1))", job.id)
+    except Exception:
+        JOB_RUNS.labels(job.id, "error").inc()
+        log.exception("job failed", extra={"job": job.id})
+        return True
+    JOB_RUNS.labels(job.id, "ok").inc()
+    return True
+
+
+async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
+    """cleanup_ctx: start every registered job in this process, stop them at shutdown."""
+    cfg = app[CONFIG].jobs
+    sched = AsyncIOScheduler(jobstores={"default": MemoryJobStore()}, executors={"default": AsyncIOExecutor()},
+                             timezone=UTC)
+    for job in JOBS:
+        sched.add_job(run_job, "interval", seconds=float(getattr(cfg, job.interval)), args=[app, job], id=job.id,
+                      max_instances=1, coalesce=True, misfire_grace_time=30, next_run_time=datetime.now(UTC))
+    sched.start()
+    log.info("periodic jobs started", extra={"jobs": [j.id for j in JOBS]})
+    yield
+    sched.shutdown(wait=False)

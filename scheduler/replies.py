@@ -1,0 +1,231 @@
+"""Two-way SMS: what a client's reply means, and doing it.
+
+A reply acts only on that phone's most recent open request (or callback) at the site that last wrote to
+the number. Every inbound message is stored once by its provider id, so a replayed webhook does nothing.
+Unknown text gets one short help answer, and never a second one within HELP_QUIET, so two automatic
+responders cannot keep each other busy.
+"""
+
+from __future__ import annotations
+
+import logging
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Final
+
+import asyncpg
+
+from scheduler import appointments, availability, client_actions, clients, outbox
+from scheduler.errors import InvalidTransition
+from scheduler.i18n import DEFAULT_LANGUAGE, N_, translate
+
+log = logging.getLogger(__name__)
+
+HELP_QUIET: Final = timedelta(minutes=10)
+ACTOR: Final = "client:sms"
+# Answers that do not come from an action: rate limited per number so responders cannot loop.
+HELP_LIKE: Final = ("help", "nothing_open", "too_late", "not_scheduled", "callback_open")
+
+
+class Action(StrEnum):
+    confirm = "confirm"
+    cancel = "cancel"
+    another_time = "another_time"
+    stop = "stop"
+    start = "start"
+    unknown = "unknown"
+
+
+# Normalised (casefolded, no punctuation) first word of a reply. Digits in any script count.
+KEYWORDS: Final[dict[str, Action]] = {
+    **dict.fromkeys(["1", "ja", "j", "jo", "jawohl", "yes", "y", "ok", "okay", "ок", "так", "да", "нуда", "نعم",
+                     "evet", "tamam", "بله", "بلی", "آره", "اوکی"], Action.confirm),
+    **dict.fromkeys(["2", "nein", "n", "absagen", "absage", "stornieren", "no", "cancel", "ні", "нi", "нет", "не",
+                     "скасувати", "отменить", "отмена", "لا", "إلغاء", "الغاء", "hayır", "hayir", "iptal", "نه",
+                     "لغو", "کنسل"], Action.cancel),
+    **dict.fromkeys(["3", "anderer", "andere", "anders", "verschieben", "another", "other", "later", "інший",
+                     "інша", "інше", "другой", "другое", "другая", "آخر", "وقت", "başka", "baska", "diğer", "diger",
+                     "دیگر", "زمان"], Action.another_time),
+    **dict.fromkeys(["stop", "stopp", "stopall", "unsubscribe", "end", "quit", "abmelden", "стоп", "توقف", "إيقاف",
+                     "ایست"], Action.stop),
+    **dict.fromkeys(["start", "unstop", "anmelden", "старт", "ابدأ", "شروع"], Action.start),
+}
+
+REPLIES: Final[dict[str, str]] = {
+    "confirmed": N_("Thank you. We have noted that you will come."),
+    "cancelled": N_("Your appointment is cancelled. Thank you for telling us."),
+    "withdrawn": N_("Your request is cancelled. Thank you for telling us."),
+    "another_time": N_("OK. We will offer you another time by SMS."),
+    "callback_cancelled": N_("OK. We will not call you back."),
+    "callback_open": N_("We will call you back. To cancel, reply 2."),
+    "not_scheduled": N_("You have no appointment yet. We will send you one by SMS."),
+    "nothing_open": N_("We found nothing open for this number. Please use the link in our SMS."),
+    "too_late": N_("This can no longer be changed by SMS. Please use the link in our SMS."),
+    "stop": N_("You will get no more SMS from us. Reply START to get them again."),
+    "start": N_("You will get SMS from us again."),
+    "help": N_("Please reply 1 = OK, 2 = cancel, 3 = other time, STOP = no more SMS."),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    action: Action
+    result: str            # what happened: a key of REPLIES, or "silent"
+    reply: str | None      # the text to answer with, in the client's language; None = answer nothing
+    language: str
+
+
+def normalise(body: str) -> str:
+    """Casefolded words without punctuation; digits of any script become 0-9."""
+    text = unicodedata.normalize("NFKC", body).casefold()
+    out: list[str] = []
+    for ch in text:
+        category = unicodedata.category(ch)
+        if ch.isdigit():
+            out.append(str(unicodedata.digit(ch, 0)))
+        elif category.startswith(("L", "N")):
+            out.append(ch)
+        elif category == "Mn":
+            continue  # Arabic harakat, tatweel-like marks
+        else:
+            out.append(" ")
+    return " ".join("".join(out).split())
+
+
+def parse(body: str) -> Action:
+    """The action a reply asks for (first word decides; 'ja bitte', '1.' and 'ТАК!' all confirm)."""
+    words = normalise(body).split()
+    if not words:
+        return Action.unknown
+    return KEYWORDS.get(words[0], Action.unknown)
+
+
+async def _latest_open(conn: asyncpg.Connection, client_id: int) -> tuple[str, int] | None:
+    # Read-only lookup across requests and callbacks; the changes themselves go through client_actions.
+    row = await conn.fetchrow(
+        """
+        SELECT kind, id FROM (
+            SELECT 'request' AS kind, id, created_at FROM requests
+            WHERE client_id = $1 AND status IN ('received', 'proposed', 'scheduled')
+            UNION ALL
+            SELECT 'callback', id, created_at FROM callbacks WHERE client_id = $1 AND status IN ('open', 'in_progress')
+        ) open_items ORDER BY created_at DESC, id DESC LIMIT 1
+        """,
+        client_id,
+    )
+    return (row["kind"], row["id"]) if row else None
+
+
+async def _store(conn: asyncpg.Connection, *, site_id: int, provider_id: str, from_phone: str, to_phone: str,
+                 body: str, action: Action, now: datetime) -> int | None:
+    inbound_id: int | None = await conn.fetchval(
+        """
+        INSERT INTO inbound_messages (site_id, provider_id, from_phone, to_phone, body, action, created_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (provider_id) DO NOTHING RETURNING id
+        """,
+        site_id, provider_id, from_phone, to_phone, body[:1600], action.value, now,
+    )
+    return inbound_id
+
+
+async def _helped_recently(conn: asyncpg.Connection, *, phone: str, inbound_id: int, now: datetime) -> bool:
+    found = await conn.fetchval(
+        """
+        SELECT EXISTS (SELECT 1 FROM inbound_messages WHERE from_phone = $1 AND id <> $2 AND created_at > $3
+                       AND split_part(action, ':', 2) = ANY($4::text[]))
+        """,
+        phone, inbound_id, now - HELP_QUIET, list(HELP_LIKE),
+    )
+    return bool(found)
+
+
+async def handle(pool: asyncpg.Pool, *, provider_id: str, from_phone: str, to_phone: str, body: str,
+                 now: datetime, default_site: str, reminder_offsets: tuple[timedelta, ...]) -> Outcome | None:
+    """Store and carry out one inbound SMS; None when this message id was already handled."""
+    action = parse(body)
+    async with pool.acquire() as conn:
+        site_id = await outbox.latest_sms_site(conn, from_phone)
+        if site_id is None:
+            site = await availability.site_by_code(conn, default_site)
+            if site is None:
+                raise LookupError(f"default site {default_site!r} is missing")
+            site_id = site.id
+        inbound_id = await _store(conn, site_id=site_id, provider_id=provider_id, from_phone=from_phone,
+                                  to_phone=to_phone, body=body, action=action, now=now)
+        if inbound_id is None:
+            return None
+        client = await clients.find_by_phone(conn, site_id=site_id, phone=from_phone)
+    language = client.language if client else DEFAULT_LANGUAGE
+    try:
+        result = await _act(pool, action=action, client=client, phone=from_phone, now=now,
+                            reminder_offsets=reminder_offsets)
+    except Exception:
+        # Let the provider's retry redo it: forget that we saw this message id.
+        async with pool.acquire() as conn:
+            await conn.execute("DELETE FROM inbound_messages WHERE id = $1", inbound_id)
+        raise
+    async with pool.acquire() as conn:
+        if result in HELP_LIKE and await _helped_recently(conn, phone=from_phone, inbound_id=inbound_id, now=now):
+            result = "silent"
+        await conn.execute("UPDATE inbound_messages SET action = $2 WHERE id = $1", inbound_id,
+                           f"{action.value}:{result}")
+    opted_out = client is not None and client.sms_opted_out_at is not None and action is not Action.start
+    reply = None if result == "silent" or (opted_out and action is not Action.stop) \
+        else translate(language, REPLIES[result])
+    log.info("inbound sms handled", extra={"inbound_id": inbound_id, "action": action.value, "result": result})
+    return Outcome(action, result, reply, language)
+
+
+async def _act(pool: asyncpg.Pool, *, action: Action, client: clients.Client | None, phone: str, now: datetime,
+               reminder_offsets: tuple[timedelta, ...]) -> str:
+    if action is Action.stop:
+        async with pool.acquire() as conn, conn.transaction():
+            await clients.set_sms_opt_out(conn, phone=phone, at=now)
+            await outbox.cancel_pending_for_recipient(conn, channel="sms", recipient=phone,
+                                                      reason="client replied STOP")
+        return "stop"
+    if action is Action.start:
+        async with pool.acquire() as conn:
+            await clients.set_sms_opt_out(conn, phone=phone, at=None)
+        return "start"
+    if action is Action.unknown:
+        return "help"
+    if client is None:
+        return "nothing_open"
+    async with pool.acquire() as conn:
+        target = await _latest_open(conn, client.id)
+    if target is None:
+        return "nothing_open"
+    kind, item_id = target
+    try:
+        if kind == "callback":
+            if action is Action.cancel:
+                await client_actions.cancel_callback(pool, callback_id=item_id, actor=ACTOR)
+                return "callback_cancelled"
+            return "callback_open"
+        return await _act_on_request(pool, action=action, request_id=item_id, now=now,
+                                     reminder_offsets=reminder_offsets)
+    except InvalidTransition:
+        return "too_late"
+
+
+async def _act_on_request(pool: asyncpg.Pool, *, action: Action, request_id: int, now: datetime,
+                          reminder_offsets: tuple[timedelta, ...]) -> str:
+    if action is Action.confirm:
+        try:
+            await client_actions.confirm(pool, request_id=request_id, actor=ACTOR)
+        except InvalidTransition:
+            return "not_scheduled"
+        return "confirmed"
+    if action is Action.cancel:
+        async with pool.acquire() as conn:
+            current = await appointments.latest_for_request(conn, request_id)
+        await client_actions.cancel(pool, request_id=request_id, actor=ACTOR, now=now)
+        live = current is not None and current.status is appointments.AppointmentStatus.confirmed
+        return "cancelled" if live else "withdrawn"
+    await client_actions.another_time(pool, request_id=request_id, actor=ACTOR, now=now,
+                                      reminder_offsets=reminder_offsets)
+    return "another_time"

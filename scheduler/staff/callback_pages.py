@@ -1,0 +1,110 @@
+"""Callback list: claim, the number to dial, record the outcome, retries when due, turn into an appointment."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import asyncpg
+from aiohttp import web
+
+from scheduler import approvals, availability, callbacks, inbox
+from scheduler.api.public import reminder_offsets
+from scheduler.errors import ValidationFailed
+from scheduler.i18n import N_
+from scheduler.keys import CONFIG, POOL
+from scheduler.staff import auth, ui
+from scheduler.staff.inbox_pages import inbox_filter
+
+routes = web.RouteTableDef()
+CALLBACK = r"/staff/callbacks/{callback_id:\d{1,18}}"
+
+
+async def callback_details(conn: asyncpg.Connection, ids: list[int]) -> dict[int, dict[str, object]]:
+    """Phone, claim, retry plan and earlier attempts of the listed callbacks (two queries for the whole list)."""
+    rows = await conn.fetch(
+        """
+        SELECT b.id, b.phone, b.note, b.claimed_by, b.claimed_until, b.max_attempts, s.display_name AS claimed_name
+        FROM callbacks b LEFT JOIN staff s ON s.id = b.claimed_by WHERE b.id = ANY($1)
+        """, ids)
+    attempts = await conn.fetch(
+        """
+        SELECT a.callback_id, a.outcome, a.note, a.created_at, s.display_name
+        FROM callback_attempts a JOIN staff s ON s.id = a.staff_id
+        WHERE a.callback_id = ANY($1) ORDER BY a.id
+        """, ids)
+    details: dict[int, dict[str, object]] = {r["id"]: {**r, "attempt_list": []} for r in rows}
+    for a in attempts:
+        attempt_list = details[a["callback_id"]]["attempt_list"]
+        assert isinstance(attempt_list, list)
+        attempt_list.append(a)
+    return details
+
+
+@routes.get("/staff/callbacks", name="staff-callbacks")
+@ui.pages
+async def callbacks_page(request: web.Request) -> web.Response:
+    """Open callbacks in policy order, each with what is needed to call and record the result."""
+    user = await ui.page_user(request)
+    now = datetime.now(UTC)
+    async with request.app[POOL].acquire() as conn:
+        site = await availability.site_by_id(conn, user.site_id)
+        teams = {r["id"]: r["name"] for r in await conn.fetch("SELECT id, name FROM teams WHERE site_id = $1",
+                                                               user.site_id)}
+        filt, view = inbox_filter(user, request.query, teams)
+        _requests, items = await inbox.load(conn, filt, team_of_staff=user.team_id, now=now)
+        details = await callback_details(conn, [i.id for i in items])
+    lang = ui.language(request, user)
+    return ui.render(request, "callbacks.html", {
+        "tz": site.timezone, "items": items, "details": details, "view": view, "labels": ui.labels(lang),
+        "concern_label": lambda lbl: ui.concern_label(lbl, lang), "outcomes": [o.value for o in callbacks.Outcome],
+    })
+
+
+def _back(request: web.Request, callback_id: int) -> str:
+    return ui.url(request, "staff-callbacks") + f"#callback-{callback_id}"
+
+
+@routes.post(CALLBACK + "/claim", name="staff-callback-claim")
+@ui.pages
+async def claim(request: web.Request) -> web.Response:
+    """Take a callback to dial it now."""
+    user = await auth.require_staff(request)
+    callback_id = ui.int_param(request.match_info["callback_id"], "callback_id")
+    return await ui.perform(request, user, _back(request, callback_id), lambda: approvals.claim_callback(
+        request.app[POOL], callback_id=callback_id, user=user, now=datetime.now(UTC)),
+        success=N_("The callback is yours for the next 30 minutes."))
+
+
+@routes.post(CALLBACK + "/attempt", name="staff-callback-attempt")
+@ui.pages
+async def attempt(request: web.Request) -> web.Response:
+    """Record how the call went."""
+    user = await auth.require_staff(request)
+    callback_id = ui.int_param(request.match_info["callback_id"], "callback_id")
+    form = await request.post()
+    raw, note = ui.text(form, "outcome", 20), ui.text(form, "note", 500)
+
+    async def run() -> object:
+        try:
+            outcome = callbacks.Outcome(raw)
+        except ValueError:
+            raise ValidationFailed(fields={"outcome": N_("Please choose how the call went.")}) from None
+        return await approvals.record_attempt(request.app[POOL], callback_id=callback_id, outcome=outcome, note=note,
+                                              user=user, now=datetime.now(UTC))
+
+    return await ui.perform(request, user, _back(request, callback_id), run, success=N_("The call was recorded."))
+
+
+@routes.post(CALLBACK + "/convert", name="staff-callback-convert")
+@ui.pages
+async def convert(request: web.Request) -> web.Response:
+    """Turn the callback into an appointment request for the same client."""
+    user = await auth.require_staff(request)
+    callback_id = ui.int_param(request.match_info["callback_id"], "callback_id")
+    return await ui.perform(
+        request, user, _back(request, callback_id),
+        lambda: approvals.convert_callback(request.app[POOL], callback_id=callback_id, user=user,
+                                           now=datetime.now(UTC),
+                                           reminder_offsets=reminder_offsets(request.app[CONFIG])),
+        success=N_("An appointment request was created. Choose a time for it."),
+        to=lambda created: ui.url(request, "staff-request", request_id=created.id))

@@ -1,0 +1,104 @@
+"""The staff web UI: sign-in form, sign-out, static files; collects the routes of every staff page."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final
+
+from aiohttp import web
+
+from scheduler.errors import TooManyRequests, Unauthorized
+from scheduler.i18n import N_, translate
+from scheduler.keys import CONFIG, POOL
+from scheduler.staff import (
+    admin_pages,
+    auth,
+    calendar_pages,
+    callback_pages,
+    dashboard,
+    inbox_pages,
+    request_pages,
+    rules_pages,
+    ui,
+)
+from scheduler.staff.auth import SESSION_COOKIE
+
+PACKAGE_DIR: Final = Path(__file__).resolve().parent.parent
+STATIC_DIR: Final = PACKAGE_DIR / "static"
+# Chart.js comes from npm (`npm ci`); served from node_modules, never copied into the repository.
+VENDOR_FILES: Final = {
+    "chart.umd.min.js": PACKAGE_DIR.parent / "node_modules" / "chart.js" / "dist" / "chart.umd.min.js",
+}
+
+_own = web.RouteTableDef()
+
+
+@_own.get("/staff", name="staff-home")
+async def home(request: web.Request) -> web.Response:
+    """The staff UI starts at the inbox."""
+    return ui.see_other(ui.url(request, "staff-inbox"))
+
+
+# Not "staff-sign-in": aiohttp rejects route names containing a Python keyword ("in").
+@_own.get("/staff/sign-in", name="staff-signin-form")
+async def sign_in_form(request: web.Request) -> web.Response:
+    """The sign-in form."""
+    session = await auth.authenticate(request)
+    if session is not None:
+        return ui.see_other(ui.safe_next(request.query.get("next"), ui.url(request, "staff-inbox")))
+    return ui.render(request, "signin.html", {"next": request.query.get("next", ""), "error": None,
+                                              "username": ""})
+
+
+@_own.post("/staff/sign-in", name="staff-signin-submit")
+async def sign_in_submit(request: web.Request) -> web.Response:
+    """Check the password, open a session (cookie) and go on to the inbox."""
+    form = await request.post()
+    username, password = ui.text(form, "username", 100), ui.text(form, "password", 1000)
+    target = ui.safe_next(ui.text(form, "next", 500), ui.url(request, "staff-inbox"))
+    lang = ui.language(request, None)
+    security = request.app[CONFIG].security
+    try:
+        if not username.strip() or not password:
+            raise Unauthorized(N_("Please enter your username and password."))
+        signed = await auth.sign_in(request.app[POOL], username=username, password=password,
+                                    now=datetime.now(UTC), max_hours=security.session_max_hours)
+    except (Unauthorized, TooManyRequests) as e:
+        return ui.render(request, "signin.html", {"next": target, "error": translate(lang, e.message),
+                                                  "username": username}, status=e.status)
+    response = ui.see_other(target)
+    response.set_cookie(SESSION_COOKIE, signed.token, max_age=security.session_max_hours * 3600, path="/",
+                        httponly=True, samesite="Lax", secure=security.cookie_secure)
+    return response
+
+
+@_own.post("/staff/sign-out", name="staff-signout")
+@ui.pages
+async def sign_out(request: web.Request) -> web.Response:
+    """End the session (CSRF-checked) and go back to the sign-in form."""
+    user = await auth.require_staff(request)
+    session = await auth.authenticate(request)
+    assert session is not None
+    await auth.revoke(request.app[POOL], session.token_hash, actor=user.actor)
+    response = ui.see_other(ui.url(request, "staff-signin-form"))
+    response.del_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="Lax",
+                        secure=request.app[CONFIG].security.cookie_secure)
+    return response
+
+
+@_own.get("/staff/vendor/{name}", name="staff-vendor")
+async def vendor(request: web.Request) -> web.StreamResponse:
+    """Browser libraries installed by npm (the chart library)."""
+    path = VENDOR_FILES.get(request.match_info["name"])
+    if path is None or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(path, headers={"Cache-Control": "public, max-age=86400"})
+
+
+_own.static("/staff/static", STATIC_DIR, name="staff-static")
+
+routes: list[web.AbstractRouteDef] = [
+    *_own, *inbox_pages.routes, *request_pages.routes, *callback_pages.routes, *calendar_pages.routes,
+    *rules_pages.routes, *dashboard.routes, *admin_pages.routes,
+]

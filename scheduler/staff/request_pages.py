@@ -1,0 +1,250 @@
+"""Request page: proposals with one-click approve, any other free slot, reassign, decline, withdraw,
+the client's history and messages; and the invitation form."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import asyncpg
+from aiohttp import web
+
+from scheduler import appointments, approvals, audit, availability
+from scheduler import requests as requests_
+from scheduler.api.public import reminder_offsets
+from scheduler.errors import ValidationFailed
+from scheduler.i18n import LANGUAGES, N_
+from scheduler.keys import CONFIG, POOL
+from scheduler.staff import auth, ui
+from scheduler.staff.auth import StaffUser
+
+routes = web.RouteTableDef()
+REQUEST = r"/staff/requests/{request_id:\d{1,18}}"
+
+MESSAGE_KINDS = {
+    "sms.request_received": N_("Request received"), "sms.callback_received": N_("Callback request received"),
+    "sms.appointment_confirmed": N_("Appointment confirmed"), "sms.appointment_moved": N_("Appointment moved"),
+    "sms.appointment_cancelled": N_("Appointment cancelled"), "sms.reminder": N_("Reminder"),
+    "sms.callback_missed": N_("Missed call"), "email.invite": N_("Calendar invitation (e-mail)"),
+}
+
+
+async def client_facts(conn: asyncpg.Connection, client_id: int) -> asyncpg.Record:
+    """What staff see of a client: name, phone, customer number, language, consent."""
+    row = await conn.fetchrow(
+        """
+        SELECT id, name, phone, customer_number, language, sms_consent, sms_opted_out_at, erased_at
+        FROM clients WHERE id = $1
+        """, client_id)
+    assert row is not None
+    return row
+
+
+async def client_history(conn: asyncpg.Connection, client_id: int) -> list[asyncpg.Record]:
+    """The client's requests and callbacks, newest first, each with its latest appointment."""
+    return list(await conn.fetch(
+        """
+        SELECT 'request' AS kind, r.id, r.reference, r.status, r.channel, r.created_at, c.labels,
+               a.start, a.status AS appointment_status, a.arrived_at
+        FROM requests r JOIN concerns c ON c.id = r.concern_id
+        LEFT JOIN LATERAL (
+            SELECT lower(during) AS start, status, arrived_at FROM appointments
+            WHERE request_id = r.id ORDER BY (status = 'confirmed') DESC, id DESC LIMIT 1
+        ) a ON true
+        WHERE r.client_id = $1
+        UNION ALL
+        SELECT 'callback', b.id, b.reference, b.status, b.channel, b.created_at, c.labels, NULL, NULL, NULL
+        FROM callbacks b JOIN concerns c ON c.id = b.concern_id
+        WHERE b.client_id = $1
+        ORDER BY created_at DESC LIMIT 50
+        """, client_id))
+
+
+async def client_messages(conn: asyncpg.Connection, client_id: int) -> list[asyncpg.Record]:
+    """Messages sent (or to be sent) about this client's requests, callbacks and appointments, newest first."""
+    return list(await conn.fetch(
+        """
+        SELECT o.id, o.channel, o.kind, o.recipient, o.status, o.error_code, o.last_error, o.attempts, o.due_at,
+               o.sent_at, o.created_at
+        FROM outbox o
+        WHERE o.request_id IN (SELECT id FROM requests WHERE client_id = $1)
+           OR o.callback_id IN (SELECT id FROM callbacks WHERE client_id = $1)
+           OR o.appointment_id IN (SELECT id FROM appointments WHERE client_id = $1)
+        ORDER BY o.created_at DESC, o.id DESC LIMIT 50
+        """, client_id))
+
+
+async def bookable_staff(conn: asyncpg.Connection, site_id: int) -> list[asyncpg.Record]:
+    """Active caseworkers and team leads of a site (for the slot picker and reassignment)."""
+    return list(await conn.fetch(
+        """
+        SELECT s.id, s.display_name, s.team_id, t.name AS team_name FROM staff s LEFT JOIN teams t ON t.id = s.team_id
+        WHERE s.site_id = $1 AND s.active AND s.role IN ('caseworker', 'team_lead')
+        ORDER BY t.name, s.display_name
+        """, site_id))
+
+
+@routes.get(REQUEST, name="staff-request")
+@ui.pages
+async def request_page(request: web.Request) -> web.Response:
+    """One request with everything needed to decide it; opening it is recorded as a view of client data."""
+    user = await ui.page_user(request)
+    request_id = ui.int_param(request.match_info["request_id"], "request_id")
+    now = datetime.now(UTC)
+    async with request.app[POOL].acquire() as conn:
+        req = await requests_.get(conn, request_id)
+        approvals.check_may_act(user, site_id=req.site_id, team_id=req.team_id, staff_id=req.staff_id)
+        site = await availability.site_by_id(conn, req.site_id)
+        day = approvals.parse_day(request.query.get("day"), site.calendar().local_date(now))
+        pick_staff = ui.optional_int(request.query.get("staff"), "staff")
+        people = await bookable_staff(conn, req.site_id)
+        free: list[Any] = []
+        if pick_staff is not None and req.status in requests_.OPEN:
+            if pick_staff not in {p["id"] for p in people}:
+                raise ValidationFailed(fields={"staff_id": N_("Please choose a caseworker of this office.")})
+            duration = req.decision.duration if req.decision else timedelta(minutes=30)
+            free = await approvals.free_slots(conn, site=site, staff_id=pick_staff, day=day, duration=duration,
+                                              now=now)
+        labels_ = await conn.fetchval("SELECT labels FROM concerns WHERE id = $1", req.concern_id)
+        context = {
+            "req": req, "site": site, "tz": site.timezone,
+            "proposals": await requests_.list_proposals(conn, request_id),
+            "appointment": await appointments.latest_for_request(conn, request_id),
+            "client": await client_facts(conn, req.client_id),
+            "history": [h for h in await client_history(conn, req.client_id)
+                        if not (h["kind"] == "request" and h["id"] == request_id)],
+            "messages": await client_messages(conn, req.client_id),
+            "trail": await audit.list_for(conn, subject_type="request", subject_id=request_id),
+            "people": people, "names": {p["id"]: p["display_name"] for p in people},
+            "teams": await conn.fetch("SELECT id, name FROM teams WHERE site_id = $1 ORDER BY name", req.site_id),
+            "day": day, "pick_staff": pick_staff, "free": free, "concern_labels": labels_,
+        }
+        async with conn.transaction():
+            await audit.record(conn, site_id=req.site_id, actor=user.actor, action="client.view",
+                               subject_type="client", subject_id=req.client_id, details={"request_id": request_id})
+    lang = ui.language(request, user)
+    return ui.render(request, "request.html", {
+        **context, "labels": ui.labels(lang), "message_kinds": MESSAGE_KINDS,
+        "concern_label": lambda lbl: ui.concern_label(lbl, lang), "is_open": req.status in requests_.OPEN,
+    })
+
+
+def _back(request: web.Request, request_id: int) -> str:
+    return ui.url(request, "staff-request", request_id=request_id)
+
+
+def _offsets(request: web.Request) -> tuple[timedelta, ...]:
+    return reminder_offsets(request.app[CONFIG])
+
+
+async def _form(request: web.Request) -> tuple[StaffUser, Any, int]:
+    user = await auth.require_staff(request)
+    form = await request.post()
+    return user, form, ui.int_param(request.match_info["request_id"], "request_id")
+
+
+@routes.post(REQUEST + "/approve", name="staff-request-approve")
+@ui.pages
+async def approve(request: web.Request) -> web.Response:
+    """Book one of the proposed slots."""
+    user, form, request_id = await _form(request)
+    proposal_id = ui.int_param(form.get("proposal_id"), "proposal_id")
+    return await ui.perform(request, user, _back(request, request_id), lambda: approvals.approve(
+        request.app[POOL], request_id=request_id, proposal_id=proposal_id, user=user, now=datetime.now(UTC),
+        reminder_offsets=_offsets(request)), success=N_("The appointment is booked and the client is told."))
+
+
+def _start(raw: str) -> datetime:
+    try:
+        start = datetime.fromisoformat(raw)
+    except ValueError:
+        raise ValidationFailed(fields={"start": N_("Please choose a time from the list.")}) from None
+    if start.tzinfo is None:
+        raise ValidationFailed(fields={"start": N_("Please choose a time from the list.")})
+    return start
+
+
+@routes.post(REQUEST + "/book", name="staff-request-book")
+@ui.pages
+async def book(request: web.Request) -> web.Response:
+    """Book a free slot the caseworker picked instead of the proposals."""
+    user, form, request_id = await _form(request)
+    staff_id = ui.int_param(form.get("staff_id"), "staff_id")
+    raw_start, mode = ui.text(form, "start", 60), ui.text(form, "mode", 20)
+
+    async def run() -> object:
+        return await approvals.book_other(
+            request.app[POOL], request_id=request_id, staff_id=staff_id, start=_start(raw_start), mode=mode,
+            user=user, now=datetime.now(UTC), reminder_offsets=_offsets(request))
+
+    return await ui.perform(request, user, _back(request, request_id), run,
+                            success=N_("The appointment is booked and the client is told."))
+
+
+@routes.post(REQUEST + "/reassign", name="staff-request-reassign")
+@ui.pages
+async def reassign(request: web.Request) -> web.Response:
+    """Give the request to another team or caseworker."""
+    user, form, request_id = await _form(request)
+    kind, _, raw = ui.text(form, "target", 40).partition(":")
+    target = ui.optional_int(raw, "target")
+    team_id = target if kind == "team" else None
+    staff_id = target if kind == "staff" else None
+    return await ui.perform(request, user, ui.url(request, "staff-inbox"), lambda: approvals.reassign(
+        request.app[POOL], request_id=request_id, team_id=team_id, staff_id=staff_id, user=user,
+        now=datetime.now(UTC)), success=N_("The request was handed over."))
+
+
+@routes.post(REQUEST + "/decline", name="staff-request-decline")
+@ui.pages
+async def decline(request: web.Request) -> web.Response:
+    """Decline the request with a reason."""
+    user, form, request_id = await _form(request)
+    reason = ui.text(form, "reason", 600)
+    return await ui.perform(request, user, _back(request, request_id), lambda: approvals.decline(
+        request.app[POOL], request_id=request_id, reason=reason, user=user),
+        success=N_("The request was declined."))
+
+
+@routes.post(REQUEST + "/withdraw", name="staff-request-withdraw")
+@ui.pages
+async def withdraw(request: web.Request) -> web.Response:
+    """Withdraw the request for the client (a booked appointment is cancelled)."""
+    user, _form_data, request_id = await _form(request)
+    return await ui.perform(request, user, _back(request, request_id), lambda: approvals.withdraw(
+        request.app[POOL], request_id=request_id, user=user, now=datetime.now(UTC)),
+        success=N_("The request was withdrawn."))
+
+
+@routes.get("/staff/invite", name="staff-invite")
+@ui.pages
+async def invite_form(request: web.Request) -> web.Response:
+    """The form to invite a client directly (voluntary offer or mandatory summons)."""
+    user = await ui.page_user(request)
+    async with request.app[POOL].acquire() as conn:
+        concerns = await conn.fetch(
+            "SELECT code, labels FROM concerns WHERE site_id = $1 AND active AND 'staff' = ANY(channels) "
+            "ORDER BY sort_order, id", user.site_id)
+    lang = ui.language(request, user)
+    return ui.render(request, "invite.html", {
+        "concerns": [(c["code"], ui.concern_label(c["labels"], lang)) for c in concerns],
+        "languages": LANGUAGES, "labels": ui.labels(lang),
+    })
+
+
+@routes.post("/staff/invite", name="staff-invite-submit")
+@ui.pages
+async def invite_submit(request: web.Request) -> web.Response:
+    """Create the invitation; the new request opens with its proposals."""
+    user = await auth.require_staff(request)
+    form = await request.post()
+    values = {name: ui.text(form, name, 2000) for name in ("phone", "concern", "language", "invitation",
+                                                            "notice_text")}
+    return await ui.perform(
+        request, user, ui.url(request, "staff-invite"),
+        lambda: approvals.invite(request.app[POOL], user=user, phone=values["phone"], concern=values["concern"],
+                                 language=values["language"] or "de", invitation=values["invitation"],
+                                 notice_text=values["notice_text"] or None, now=datetime.now(UTC),
+                                 reminder_offsets=_offsets(request)),
+        success=N_("The invitation was created. Choose a time for it."),
+        to=lambda created: ui.url(request, "staff-request", request_id=created.id))
