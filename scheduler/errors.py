@@ -112,8 +112,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return web.json_response({"error": HTTP_CODES.get(e.status, "http-error"), "message": e.reason,
                                       "request_id": request.get(REQUEST_ID_KEY, "")}, status=e.status)
         raise
-    except (asyncpg.exceptions.ConnectionDoesNotExistError, asyncpg.exceptions.CannotConnectNowError,
-            asyncpg.exceptions.InterfaceError, ConnectionError, OSError) as e:
+    except (asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
+            asyncpg.exceptions.InterfaceError, ConnectionError, OSError, TimeoutError) as e:
         # The database went away: answer fast so clients retry, the pool reconnects on its own.
         log.warning("database unavailable", extra={"path": request.path, "error": type(e).__name__})
         return web.json_response(error_body(request, ServiceUnavailable()), status=503,
