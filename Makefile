@@ -14,12 +14,16 @@ $(VENV)/.test: $(VENV)/.runtime pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[test]'
 	touch $@
 
+node_modules/.installed: package.json package-lock.json
+	scripts/install-node-packages
+	touch $@
+
 ## Start everything (web, kiosk, staff UI, workers) on an embedded PostgreSQL with demo data.
-run: $(VENV)/.runtime
+run: $(VENV)/.runtime node_modules/.installed
 	$(BIN)/python -m scheduler serve --demo
 
 ## Run every test (unit, PostgreSQL, fake Twilio, SMTP, browser).
-test: $(VENV)/.test browser
+test: $(VENV)/.test node_modules/.installed browser
 	$(BIN)/python -m pytest
 
 ## Debian's chromium for the browser tests (never a downloaded browser).

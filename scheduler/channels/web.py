@@ -20,8 +20,17 @@ from scheduler import availability, callbacks, client_actions, concerns, intake
 from scheduler import requests as requests_
 from scheduler.api.public import TOKEN, reminder_offsets, status_view
 from scheduler.errors import LANGUAGE_KEY, InvalidTransition, NotFound, ValidationFailed
-from scheduler.i18n import LANGUAGES, N_, babel_locale, direction, format_when, native_name, negotiate, normalise, \
-    translate
+from scheduler.i18n import (
+    LANGUAGES,
+    N_,
+    babel_locale,
+    direction,
+    format_when,
+    native_name,
+    negotiate,
+    normalise,
+    translate,
+)
 from scheduler.keys import CONFIG, POOL
 from scheduler.policy.rules import Kind
 

@@ -18,7 +18,8 @@ NOT_CHECKED_IN = "We could not check you in here. Please go to the reception des
 
 
 async def test_front_end_files_are_served(client: TestClient) -> None:
-    for path, kind in (("/kiosk/", "text/html"), ("/kiosk/kiosk.js", "text/javascript"), ("/kiosk/kiosk.css", "text/css")):
+    files = (("/kiosk/", "text/html"), ("/kiosk/kiosk.js", "text/javascript"), ("/kiosk/kiosk.css", "text/css"))
+    for path, kind in files:
         response = await client.get(path)
         assert response.status == 200 and response.content_type == kind
 
@@ -58,7 +59,8 @@ async def test_request_at_the_kiosk_gives_reference_and_qr(client: TestClient, c
     assert set(reply) == {"reference", "qr_svg", "status_url"}
     assert reply["status_url"].startswith("http://localhost:8080/r/") and reply["status_url"].endswith("?lang=uk")
     assert ET.fromstring(reply["qr_svg"]).tag.endswith("svg")
-    row = await conn.fetchrow("SELECT channel, language, windows FROM requests WHERE reference = $1", reply["reference"])
+    row = await conn.fetchrow("SELECT channel, language, windows FROM requests WHERE reference = $1",
+                              reply["reference"])
     assert row["channel"] == "kiosk" and row["language"] == "uk"
     assert row["windows"] == {"weekdays": [0, 2], "parts": ["afternoon"]}
 
