@@ -85,19 +85,24 @@ def create_app(config: Config, *, role: str = "all") -> web.Application:
         undefined=jinja2.StrictUndefined,
     )
     app.cleanup_ctx.append(_database)
-    app.add_routes(ops.routes)
+    app.add_routes(ops.routes)  # every role answers health, readiness and metrics
+    if role != "worker":
+        _add_web(app)
+    _add_notifications(app, config, role)
+    return app
+
+
+def _add_web(app: web.Application) -> None:
+    """Pages, JSON API and webhooks: everything a web process serves."""
     app.add_routes(session_api.routes)
     app.add_routes(public_api.routes)
     app.add_routes(staff_api.routes)
     app.add_routes(admin_api.routes)
     app.add_routes(staff_pages.routes)
-    # Client channels (issue 5): web pages, lobby kiosk with its front end, phone IVR.
     app.add_routes(web_channel.routes)
     app.add_routes(kiosk_channel.routes)
     app.add_routes(phone_channel.routes)
     app.router.add_static("/static/", PACKAGE_DIR / "static", name="static")
-    _add_notifications(app, config, role)
-    return app
 
 
 # -- notifications (issue 4) -----------------------------------------------------------------------
@@ -122,7 +127,8 @@ async def _senders(app: web.Application) -> AsyncIterator[None]:
 
 def _add_notifications(app: web.Application, config: Config, role: str) -> None:
     app.cleanup_ctx.append(_senders)
-    app.add_routes(twilio_hooks.routes)
-    app.add_routes(calendar_links.routes)
+    if role != "worker":
+        app.add_routes(twilio_hooks.routes)
+        app.add_routes(calendar_links.routes)
     if config.jobs.enabled and role != "web":
         app.cleanup_ctx.append(jobs.scheduler_ctx)
