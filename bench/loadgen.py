@@ -41,22 +41,23 @@ def _percentile(sorted_values: list[float], q: float) -> float:
     return sorted_values[min(len(sorted_values) - 1, int(q * len(sorted_values)))]
 
 
-async def _run(url: str, method: str, body: BodyFactory | None, connections: int, seconds: float,
+async def _run(url: str | list[str], method: str, body: BodyFactory | None, connections: int, seconds: float,
                headers: dict[str, str] | None, ok_status: tuple[int, ...]) -> tuple[list[float], int]:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
     counter = 0
     connector = aiohttp.TCPConnector(limit=connections)
+    urls = [url] if isinstance(url, str) else url
     async with aiohttp.ClientSession(connector=connector, headers=headers) as session:
-        async def worker() -> None:
+        async def worker(target: str) -> None:
             nonlocal errors, counter
             while time.perf_counter() < deadline:
                 counter += 1
                 payload = body(counter) if body else None
                 started = time.perf_counter()
                 try:
-                    async with session.request(method, url, json=payload) as resp:
+                    async with session.request(method, target, json=payload) as resp:
                         await resp.read()
                         if resp.status not in ok_status:
                             errors += 1
@@ -64,11 +65,12 @@ async def _run(url: str, method: str, body: BodyFactory | None, connections: int
                     errors += 1
                 latencies.append(time.perf_counter() - started)
 
-        await asyncio.gather(*(worker() for _ in range(connections)))
+        # Connections are spread over the URLs, as a load balancer would spread them over processes.
+        await asyncio.gather(*(worker(urls[i % len(urls)]) for i in range(connections)))
     return latencies, errors
 
 
-def _child(queue: Any, name: str, url: str, method: str, body: BodyFactory | None, connections: int,
+def _child(queue: Any, name: str, url: str | list[str], method: str, body: BodyFactory | None, connections: int,
            seconds: float, headers: dict[str, str] | None, ok_status: tuple[int, ...]) -> None:
     latencies, errors = asyncio.run(_run(url, method, body, connections, seconds, headers, ok_status))
     latencies.sort()
@@ -79,7 +81,7 @@ def _child(queue: Any, name: str, url: str, method: str, body: BodyFactory | Non
     ).as_dict()))
 
 
-def load(name: str, url: str, *, method: str = "GET", body: BodyFactory | None = None, connections: int = 64,
+def load(name: str, url: str | list[str], *, method: str = "GET", body: BodyFactory | None = None, connections: int = 64,
          seconds: float = 10.0, headers: dict[str, str] | None = None,
          ok_status: tuple[int, ...] = (200, 201)) -> LoadResult:
     """Drive url from a separate process and return what it measured."""

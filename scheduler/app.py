@@ -21,7 +21,7 @@ from scheduler.channels import phone as phone_channel
 from scheduler.channels import twilio_hooks
 from scheduler.channels import web as web_channel
 from scheduler.config import Config
-from scheduler.errors import REQUEST_ID_KEY, Handler, error_middleware
+from scheduler.errors import ERROR_PAGE, REQUEST_ID_KEY, Handler, error_middleware
 from scheduler.keys import CONFIG, POOL, ROLE, SENDERS
 from scheduler.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from scheduler.notify.email import SmtpEmail
@@ -103,6 +103,7 @@ def _add_web(app: web.Application) -> None:
     app.add_routes(kiosk_channel.routes)
     app.add_routes(phone_channel.routes)
     app.router.add_static("/static/", PACKAGE_DIR / "static", name="static")
+    app[ERROR_PAGE] = web_channel.error_page
 
 
 # -- notifications (issue 4) -----------------------------------------------------------------------

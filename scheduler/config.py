@@ -87,6 +87,7 @@ class SecurityConfig:
     cookie_secure: bool = False
     public_rate_limit: str = "30/minute"
     lookup_rate_limit: str = "10/minute"
+    kiosk_rate_limit: str = "120/minute"
     global_rate_limit: str = "300/second"
 
 

@@ -73,6 +73,11 @@ class ServiceUnavailable(DomainError):
     default_message = N_("The service is busy. Please try again in a moment.")
 
 
+# Client pages register a function that shows a domain error as a page instead of JSON.
+ErrorPage = Callable[[web.Request, "DomainError"], web.StreamResponse]
+ERROR_PAGE = web.AppKey("error_page", ErrorPage)
+JSON_PREFIXES = ("/api/", "/kiosk/api/", "/webhooks/", "/staff/")
+
 HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 415: "unsupported-media-type"}
 
 
@@ -104,7 +109,11 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     try:
         return await handler(request)
     except DomainError as e:
-        headers = {"Retry-After": str(e.extra.get("retry_after", 1))} if e.status in (429, 503) else None
+        headers = {"Retry-After": str(e.extra.get("retry_after", 1))} if e.status in (429, 503) else {}
+        if ERROR_PAGE in request.app and not request.path.startswith(JSON_PREFIXES):
+            page = request.app[ERROR_PAGE](request, e)
+            page.headers.update(headers)
+            return page
         return web.json_response(error_body(request, e), status=e.status, headers=headers)
     except web.HTTPException as e:
         if e.status >= 400 and request.path.startswith("/api/"):

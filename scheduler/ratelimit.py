@@ -7,6 +7,7 @@ Lookups (links, references, check-in) have a tighter limit than submissions, so 
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import time
 from collections.abc import Iterable
@@ -22,13 +23,16 @@ from scheduler.errors import Handler, TooManyRequests
 
 # What each public path counts against; everything else (staff, webhooks with signatures, ops) is exempt.
 SUBMIT_PATHS = ("/api/requests", "/api/callbacks", "/request", "/callback")
-LOOKUP_PREFIXES = ("/api/public/", "/r/", "/kiosk/api/check-in")
+LOOKUP_PREFIXES = ("/api/public/", "/r/")
+# A lobby kiosk is one address serving many clients: it is counted per device, with its own limit.
+KIOSK_PREFIX = "/kiosk/api/"
 
 
 @dataclass(frozen=True)
 class Limits:
     submit: RateLimitItem
     lookup: RateLimitItem
+    kiosk: RateLimitItem
     everyone: RateLimitItem
     per_phone: RateLimitItem
 
@@ -38,6 +42,7 @@ class RateLimiter:
 
     def __init__(self, security: SecurityConfig) -> None:
         self.limits = Limits(submit=parse(security.public_rate_limit), lookup=parse(security.lookup_rate_limit),
+                             kiosk=parse(security.kiosk_rate_limit),
                              everyone=parse(security.global_rate_limit), per_phone=parse("10/hour"))
         self._limiter = MovingWindowRateLimiter(MemoryStorage())
 
@@ -97,9 +102,13 @@ def middleware(limiter: RateLimiter, server: ServerConfig) -> Handler:  # type: 
         if request.method == "POST" and path in SUBMIT_PATHS:
             limiter.hit(limiter.limits.everyone, "global")
             limiter.hit(limiter.limits.submit, "submit", address)
-        elif path.startswith(LOOKUP_PREFIXES) and not path.endswith(".css"):
+        elif path.startswith(LOOKUP_PREFIXES):
             limiter.hit(limiter.limits.everyone, "global")
             limiter.hit(limiter.limits.lookup, "lookup", address)
+        elif path.startswith(KIOSK_PREFIX):
+            device = hashlib.sha256(request.headers.get("X-Kiosk-Token", address).encode()).hexdigest()
+            limiter.hit(limiter.limits.everyone, "global")
+            limiter.hit(limiter.limits.kiosk, "kiosk", device)
         return await handler(request)
 
     return rate_limit  # type: ignore[return-value]

@@ -45,3 +45,21 @@ async def test_spoofed_forwarded_for_is_ignored_unless_from_a_trusted_proxy(aioh
     client = await _client(aiohttp_client, trusting, lookup_rate_limit="2/minute")
     for n in range(3):
         assert (await client.get(url, headers={"X-Forwarded-For": f"10.0.0.{n}"})).status == 404
+
+
+async def test_a_limited_client_page_is_a_page_in_the_clients_language(aiohttp_client, config: Config,
+                                                                       pool) -> None:  # type: ignore[no-untyped-def]
+    client = await _client(aiohttp_client, config, lookup_rate_limit="1/minute")
+    await client.get("/r/" + "C" * 40 + "?lang=uk")
+    r = await client.get("/r/" + "C" * 40 + "?lang=uk")
+    assert r.status == 429 and r.content_type == "text/html" and r.headers["Retry-After"]
+    page = await r.text()
+    assert 'lang="uk"' in page and "спробуйте" in page
+
+
+async def test_a_kiosk_is_counted_per_device(aiohttp_client, config: Config, pool) -> None:  # type: ignore[no-untyped-def]
+    client = await _client(aiohttp_client, config, lookup_rate_limit="1/minute", kiosk_rate_limit="3/minute")
+    statuses = [(await client.get("/kiosk/api/config", headers={"X-Kiosk-Token": "demo-kiosk-foyer-1"})).status
+                for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    assert (await client.get("/kiosk/api/config", headers={"X-Kiosk-Token": "demo-kiosk-foyer-2"})).status == 200

@@ -19,7 +19,7 @@ from multidict import MultiMapping
 from scheduler import availability, callbacks, client_actions, concerns, intake
 from scheduler import requests as requests_
 from scheduler.api.public import TOKEN, reminder_offsets, status_view
-from scheduler.errors import LANGUAGE_KEY, InvalidTransition, NotFound, ValidationFailed
+from scheduler.errors import DomainError, LANGUAGE_KEY, InvalidTransition, NotFound, ValidationFailed
 from scheduler.i18n import (
     LANGUAGES,
     N_,
@@ -305,3 +305,11 @@ async def cancel(request: web.Request) -> web.Response:
     except NotFound:
         return _not_found(request)
     return render(request, "cancel.html", {"title": N_("Cancel"), **context})
+
+
+def error_page(request: web.Request, error: DomainError) -> web.Response:
+    """A domain error (rate limit, unavailable, …) on a client page, shown as a page in the client's language."""
+    lang = chosen_language(request)
+    return render(request, "error.html", {"title": N_("Please try again"),
+                                          "message": translate(lang, error.message, **error.params)},
+                  status=error.status)

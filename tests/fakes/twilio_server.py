@@ -132,6 +132,7 @@ class FakeTwilio:
         self.validator = RequestValidator(auth_token)
         self.messages: list[FakeMessage] = []
         self.create_requests = 0
+        self.rate_limit_every = 0  # > 0: every n-th message request gets 429 (benchmarks of a throttled account)
         self.base_url = ""
         # Controls may be set from another thread (standalone benchmark), handlers run in the loop.
         self._lock = threading.Lock()
@@ -272,6 +273,8 @@ class FakeTwilio:
             return _error(401, 20003)
         with self._lock:
             planned = self._planned.popleft() if self._planned else None
+            if planned is None and self.rate_limit_every and self.create_requests % self.rate_limit_every == 0:
+                planned = _Planned(429, 20429, 1)
         if planned is not None:
             headers = {}
             if planned.retry_after is not None:
@@ -381,9 +384,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=8099)
     parser.add_argument("--sid", default=DEFAULT_SID)
     parser.add_argument("--token", default=DEFAULT_TOKEN)
+    parser.add_argument("--rate-limit-every", type=int, default=0, help="answer every n-th message with 429")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     fake = FakeTwilio(args.sid, args.token)
+    fake.rate_limit_every = args.rate_limit_every
     log.info("fake Twilio for %s on http://%s:%d", args.sid, args.host, args.port)
     web.run_app(fake.app(), host=args.host, port=args.port, access_log=None, print=None)
 
