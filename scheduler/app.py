@@ -26,6 +26,7 @@ from scheduler.keys import CONFIG, POOL, ROLE, SENDERS
 from scheduler.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from scheduler.notify.email import SmtpEmail
 from scheduler.notify.sms import make_sender
+from scheduler.staff import oidc as staff_oidc
 from scheduler.staff import pages as staff_pages
 from scheduler.staff import session_api
 
@@ -99,6 +100,7 @@ def _add_web(app: web.Application) -> None:
     app.add_routes(staff_api.routes)
     app.add_routes(admin_api.routes)
     app.add_routes(staff_pages.routes)
+    app.cleanup_ctx.append(staff_oidc.client_ctx)  # the HTTP session towards the single sign-on issuer
     app.add_routes(web_channel.routes)
     app.add_routes(kiosk_channel.routes)
     app.add_routes(phone_channel.routes)

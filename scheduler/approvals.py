@@ -165,8 +165,11 @@ async def reassign(pool: asyncpg.Pool, *, request_id: int, team_id: int | None, 
 
 async def decline(pool: asyncpg.Pool, *, request_id: int, reason: str, user: StaffUser) -> requests_.Request:
     """Decline an open request with a reason the client can be told."""
-    reason = reason.strip()
-    if not reason or len(reason) > 500:
+    errors: dict[str, str] = {}
+    reason = intake.clean_text(reason, name="reason", limit=500, multiline=True, errors=errors)
+    if errors:
+        raise ValidationFailed(fields=errors)
+    if not reason:
         raise ValidationFailed(fields={"reason": N_("Please give a short reason.")})
     async with pool.acquire() as conn, conn.transaction():
         request = await _request_for(conn, request_id, user)
@@ -220,8 +223,12 @@ async def record_attempt(pool: asyncpg.Pool, *, callback_id: int, outcome: callb
         if cb.status is callbacks.CallbackStatus.in_progress and cb.claimed_by not in (None, user.id) and \
                 cb.claimed_until is not None and cb.claimed_until > now:
             raise InvalidTransition()
+        errors: dict[str, str] = {}
+        note = intake.clean_text(note, name="note", limit=500, multiline=True, errors=errors)
+        if errors:
+            raise ValidationFailed(fields=errors)
         updated = await callbacks.record_attempt(conn, callback_id, staff_id=user.id, outcome=outcome,
-                                                 note=note[:500], now=now)
+                                                 note=note, now=now)
         if outcome is callbacks.Outcome.no_answer:
             client = await clients.get(conn, cb.client_id)
             await notices.callback_attempt_failed(conn, client=client, callback_id=callback_id,
@@ -265,7 +272,11 @@ async def invite(pool: asyncpg.Pool, *, user: StaffUser, phone: str, concern: st
     """
     if invitation not in ("voluntary", "mandatory"):
         raise ValidationFailed(fields={"invitation": N_("Please choose voluntary offer or mandatory summons.")})
-    if invitation == "mandatory" and not (notice_text or "").strip():
+    errors: dict[str, str] = {}
+    notice_text = intake.clean_text(notice_text, name="notice_text", limit=2000, multiline=True, errors=errors) or None
+    if errors:
+        raise ValidationFailed(fields=errors)
+    if invitation == "mandatory" and not notice_text:
         raise ValidationFailed(fields={"notice_text": N_("A summons needs its notice text.")})
     parsed = intake.parse_intake({"concern": concern, "phone": phone, "language": language, "sms_consent": True},
                                  kind=Kind.appointment, channel="staff", default_site=await _site_code(pool, user.site_id))

@@ -2,7 +2,7 @@
 
 Every setting can be overridden from the environment as ``SCHEDULER__SECTION__KEY=value`` (the value is
 read as YAML, so ``8081``, ``true`` and ``[a, b]`` work). ``DATABASE_URL`` selects an external PostgreSQL;
-secrets (the Twilio auth token) come only from the environment.
+secrets (the Twilio auth token, the OIDC client secret) come only from the environment.
 """
 
 from __future__ import annotations
@@ -92,6 +92,18 @@ class SecurityConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class OidcConfig:
+    enabled: bool = False
+    issuer: str = ""                       # discovery at <issuer>/.well-known/openid-configuration
+    client_id: str = ""
+    client_secret: str = field(default="", repr=False)   # only from SCHEDULER_OIDC_CLIENT_SECRET
+    scopes: str = "openid profile email"
+    username_claim: str = "preferred_username"           # matched against staff.username on first sign-in
+    button_label: str = "Sign in with single sign-on"    # a msgid of staff.po (or any text)
+    http_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "INFO"
     json: bool = True
@@ -105,6 +117,7 @@ class Config:
     sms: SmsConfig = SmsConfig()
     email: EmailConfig = EmailConfig()
     security: SecurityConfig = SecurityConfig()
+    oidc: OidcConfig = OidcConfig()
     logging: LoggingConfig = LoggingConfig()
     reminder_offsets_minutes: tuple[int, ...] = (24 * 60, 120)
     default_site: str = "musterstadt"
@@ -119,6 +132,8 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         if not isinstance(loaded, dict):
             raise ConfigError(f"{path}: the top level must be a mapping")
         raw = loaded
+        if isinstance(raw.get("oidc"), dict) and "client_secret" in raw["oidc"]:
+            raise ConfigError(f"{path}: oidc.client_secret belongs in the environment (SCHEDULER_OIDC_CLIENT_SECRET)")
     for name, value in env.items():
         if name.startswith(ENV_PREFIX):
             keys = name[len(ENV_PREFIX):].lower().split("__")
@@ -127,9 +142,15 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
         _set_path(raw, ["database", "url"], env["DATABASE_URL"])
     if env.get("SCHEDULER_TWILIO_AUTH_TOKEN"):
         _set_path(raw, ["sms", "twilio", "auth_token"], env["SCHEDULER_TWILIO_AUTH_TOKEN"])
+    if env.get("SCHEDULER_OIDC_CLIENT_SECRET"):
+        _set_path(raw, ["oidc", "client_secret"], env["SCHEDULER_OIDC_CLIENT_SECRET"])
     config = _build(Config, raw, "")
     if config.sms.provider == "twilio" and not (config.sms.twilio.account_sid and config.sms.twilio.auth_token):
         raise ConfigError("sms.twilio.account_sid and SCHEDULER_TWILIO_AUTH_TOKEN are required for sms.provider twilio")
+    if config.oidc.enabled and not (config.oidc.issuer and config.oidc.client_id):
+        raise ConfigError("oidc.issuer and oidc.client_id are required when oidc.enabled is true")
+    if config.oidc.enabled and "openid" not in config.oidc.scopes.split():
+        raise ConfigError("oidc.scopes must contain openid")
     return config
 
 

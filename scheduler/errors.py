@@ -110,7 +110,8 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         return await handler(request)
     except DomainError as e:
         headers = {"Retry-After": str(e.extra.get("retry_after", 1))} if e.status in (429, 503) else {}
-        if ERROR_PAGE in request.app and not request.path.startswith(JSON_PREFIXES):
+        if ERROR_PAGE in request.app and not request.path.startswith(JSON_PREFIXES) \
+                and "text/html" in request.headers.get("Accept", ""):
             page = request.app[ERROR_PAGE](request, e)
             page.headers.update(headers)
             return page
@@ -121,6 +122,10 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return web.json_response({"error": HTTP_CODES.get(e.status, "http-error"), "message": e.reason,
                                       "request_id": request.get(REQUEST_ID_KEY, "")}, status=e.status)
         raise
+    except (asyncpg.exceptions.CharacterNotInRepertoireError, asyncpg.exceptions.UntranslatableCharacterError):
+        # Text PostgreSQL cannot store (a NUL byte) that a form let through: the input's fault, not ours.
+        bad_text = ValidationFailed(N_("This text contains characters we cannot store. Please type it again."))
+        return web.json_response(error_body(request, bad_text), status=bad_text.status)
     except (asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
             asyncpg.exceptions.InterfaceError, ConnectionError, OSError, TimeoutError) as e:
         # The database went away: answer fast so clients retry, the pool reconnects on its own.

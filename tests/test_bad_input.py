@@ -69,3 +69,14 @@ async def test_injection_is_stored_verbatim_and_shown_escaped(client: TestClient
 async def test_state_changes_need_post(client: TestClient) -> None:
     assert (await client.get("/api/public/" + "a" * 43 + "/cancel")).status == 405
     assert (await client.get("/api/staff/requests/1/approve")).status == 405
+
+
+async def test_text_the_database_cannot_store_is_a_4xx_anywhere(client: TestClient) -> None:
+    """A NUL byte that slips past a form's own checks still ends as a clear 422, never a 500."""
+    from tests.staff_ui.helpers import sign_in
+
+    csrf = await sign_in(client, "admin")
+    r = await client.post("/api/staff/invitations", headers={"X-CSRF-Token": csrf}, json={
+        "phone": "+4915123456703", "concern": "job_offer", "language": "tr", "invitation": "mandatory",
+        "notice_text": "Einladung\x00"})
+    assert r.status == 422

@@ -77,3 +77,29 @@ def test_api_conforms_to_spec(case: schemathesis.Case, live_server: str) -> None
         checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
         checks.response_schema_conformance, checks.negative_data_rejection,
     ])
+
+
+@pytest.fixture(scope="module")
+def admin_token(live_server: str) -> str:
+    import json
+    import urllib.request
+
+    req = urllib.request.Request(f"{live_server}/api/staff/session", method="POST",
+                                 data=json.dumps({"username": "admin", "password": "demo-admin"}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req) as resp:  # noqa: S310 (loopback only)
+        token: str = json.loads(resp.read())["token"]
+    return token
+
+
+staff_schema = schemathesis.openapi.from_dict(openapi_spec()).include(path_regex="^/api/staff/(?!session)")
+
+
+@staff_schema.parametrize()
+@settings(max_examples=15, deadline=None, suppress_health_check=list(HealthCheck))
+def test_staff_api_conforms_to_spec_when_signed_in(case: schemathesis.Case, live_server: str,
+                                                    admin_token: str) -> None:
+    case.call_and_validate(base_url=live_server, headers={"Authorization": f"Bearer {admin_token}"}, checks=[
+        checks.not_a_server_error, checks.status_code_conformance, checks.content_type_conformance,
+        checks.response_schema_conformance,
+    ])

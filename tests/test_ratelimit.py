@@ -50,8 +50,9 @@ async def test_spoofed_forwarded_for_is_ignored_unless_from_a_trusted_proxy(aioh
 async def test_a_limited_client_page_is_a_page_in_the_clients_language(aiohttp_client, config: Config,
                                                                        pool) -> None:  # type: ignore[no-untyped-def]
     client = await _client(aiohttp_client, config, lookup_rate_limit="1/minute")
-    await client.get("/r/" + "C" * 40 + "?lang=uk")
-    r = await client.get("/r/" + "C" * 40 + "?lang=uk")
+    browser = {"Accept": "text/html,application/xhtml+xml"}
+    await client.get("/r/" + "C" * 40 + "?lang=uk", headers=browser)
+    r = await client.get("/r/" + "C" * 40 + "?lang=uk", headers=browser)
     assert r.status == 429 and r.content_type == "text/html" and r.headers["Retry-After"]
     page = await r.text()
     assert 'lang="uk"' in page and "спробуйте" in page

@@ -9,6 +9,7 @@ import hmac
 import logging
 import math
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -35,6 +36,8 @@ TOUCH_INTERVAL: Final = timedelta(minutes=1)
 DEFAULT_MAX_HOURS: Final = 10
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 BAD_CREDENTIALS: Final = N_("Username or password is wrong.")
+UNKNOWN_ACCOUNT: Final = N_("There is no staff account for this single sign-on identity. Please ask an administrator.")
+INACTIVE_ACCOUNT: Final = N_("This staff account is deactivated. Please ask an administrator.")
 _MAX_TOKEN_CHARS: Final = 256
 _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
@@ -139,7 +142,8 @@ async def _retry_after(conn: asyncpg.Connection, username: str, *, now: datetime
 async def sign_in(pool: asyncpg.Pool, *, username: str, password: str, now: datetime,
                   max_hours: int = DEFAULT_MAX_HOURS) -> SignedIn:
     """Check a local account's password and open a new session; failures are counted and throttled."""
-    name = username.strip().lower()[:100]
+    # PostgreSQL text cannot hold NUL; no username has control characters, so dropping them changes no match.
+    name = "".join(ch for ch in username.strip().lower() if ch.isprintable())[:100]
     async with pool.acquire() as conn:
         retry_after = await _retry_after(conn, name, now=now)
         if retry_after:
@@ -163,24 +167,70 @@ async def sign_in(pool: asyncpg.Pool, *, username: str, password: str, now: date
     if _HASHER.check_needs_rehash(stored):
         new_hash = await asyncio.to_thread(hash_password, password)
     user = _user_from_row(row)
-    token, csrf_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
-    hashed = token_hash(token)
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(
-            """
-            INSERT INTO staff_sessions (token_hash, site_id, staff_id, csrf_token, created_at, last_seen_at,
-                                        expires_at)
-            VALUES ($1, $2, $3, $4, $5, $5, $6)
-            """,
-            hashed, user.site_id, user.id, csrf_token, now, now + timedelta(hours=max_hours),
-        )
         await conn.execute("DELETE FROM sign_in_failures WHERE username = $1", name)
         if new_hash is not None:
             await conn.execute("UPDATE staff SET password_hash = $2 WHERE id = $1", user.id, new_hash)
-        await audit.record(conn, site_id=user.site_id, actor=user.actor, action="staff.sign_in",
-                           subject_type="staff", subject_id=user.id,
-                           details={"session": hashed[:12], "rehashed": new_hash is not None})
+        signed = await open_session(conn, user, now=now, max_hours=max_hours,
+                                    details={"method": "password", "rehashed": new_hash is not None})
     log.info("staff signed in", extra={"staff_id": user.id})
+    return signed
+
+
+async def sign_in_linked(pool: asyncpg.Pool, *, subject: str, username: str, now: datetime,
+                         max_hours: int = DEFAULT_MAX_HOURS) -> SignedIn:
+    """Open a session for an identity proven elsewhere (single sign-on).
+
+    The staff row is found by its linked subject; on the first sign-in the row whose username matches and
+    that has no subject yet gets linked. Unknown or inactive staff are refused with Forbidden.
+    """
+    name = username.strip().lower()[:100]
+    async with pool.acquire() as conn, conn.transaction():
+        row = await conn.fetchrow(
+            f"SELECT {_STAFF_COLUMNS}, st.active FROM staff st WHERE st.oidc_subject = $1 FOR UPDATE",
+            subject,
+        )
+        linking = row is None and bool(name)
+        if linking:
+            row = await conn.fetchrow(
+                f"""
+                SELECT {_STAFF_COLUMNS}, st.active FROM staff st
+                WHERE st.username = $1 AND st.oidc_subject IS NULL
+                FOR UPDATE
+                """,
+                name,
+            )
+        if row is None:
+            log.info("single sign-on for unknown staff", extra={"username": name})
+            raise Forbidden(UNKNOWN_ACCOUNT)
+        if not row["active"]:
+            log.info("single sign-on for inactive staff", extra={"staff_id": row["id"]})
+            raise Forbidden(INACTIVE_ACCOUNT)
+        user = _user_from_row(row)
+        if linking:
+            await conn.execute("UPDATE staff SET oidc_subject = $2 WHERE id = $1", user.id, subject)
+            await audit.record(conn, site_id=user.site_id, actor=user.actor, action="staff.oidc_linked",
+                               subject_type="staff", subject_id=user.id, details={"subject": subject})
+        signed = await open_session(conn, user, now=now, max_hours=max_hours, details={"method": "oidc"})
+    log.info("staff signed in", extra={"staff_id": user.id, "method": "oidc"})
+    return signed
+
+
+async def open_session(conn: asyncpg.Connection, user: StaffUser, *, now: datetime, max_hours: int,
+                       details: Mapping[str, object]) -> SignedIn:
+    """Store a new session with fresh tokens and audit the sign-in; runs inside the caller's transaction."""
+    token, csrf_token = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    hashed = token_hash(token)
+    await conn.execute(
+        """
+        INSERT INTO staff_sessions (token_hash, site_id, staff_id, csrf_token, created_at, last_seen_at,
+                                    expires_at)
+        VALUES ($1, $2, $3, $4, $5, $5, $6)
+        """,
+        hashed, user.site_id, user.id, csrf_token, now, now + timedelta(hours=max_hours),
+    )
+    await audit.record(conn, site_id=user.site_id, actor=user.actor, action="staff.sign_in",
+                       subject_type="staff", subject_id=user.id, details={"session": hashed[:12], **details})
     return SignedIn(token=token, csrf_token=csrf_token, user=user)
 
 

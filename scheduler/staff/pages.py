@@ -18,6 +18,7 @@ from scheduler.staff import (
     callback_pages,
     dashboard,
     inbox_pages,
+    oidc,
     request_pages,
     rules_pages,
     ui,
@@ -48,7 +49,7 @@ async def sign_in_form(request: web.Request) -> web.Response:
     if session is not None:
         return ui.see_other(ui.safe_next(request.query.get("next"), ui.url(request, "staff-inbox")))
     return ui.render(request, "signin.html", {"next": request.query.get("next", ""), "error": None,
-                                              "username": ""})
+                                              "username": "", **oidc.form_context(request)})
 
 
 @_own.post("/staff/sign-in", name="staff-signin-submit")
@@ -66,7 +67,8 @@ async def sign_in_submit(request: web.Request) -> web.Response:
                                     now=datetime.now(UTC), max_hours=security.session_max_hours)
     except (Unauthorized, TooManyRequests) as e:
         return ui.render(request, "signin.html", {"next": target, "error": translate(lang, e.message),
-                                                  "username": username}, status=e.status)
+                                                  "username": username, **oidc.form_context(request)},
+                         status=e.status)
     response = ui.see_other(target)
     response.set_cookie(SESSION_COOKIE, signed.token, max_age=security.session_max_hours * 3600, path="/",
                         httponly=True, samesite="Lax", secure=security.cookie_secure)
@@ -100,5 +102,5 @@ _own.static("/staff/static", STATIC_DIR, name="staff-static")
 
 routes: list[web.AbstractRouteDef] = [
     *_own, *inbox_pages.routes, *request_pages.routes, *callback_pages.routes, *calendar_pages.routes,
-    *rules_pages.routes, *dashboard.routes, *admin_pages.routes,
+    *rules_pages.routes, *dashboard.routes, *admin_pages.routes, *oidc.routes,
 ]

@@ -326,3 +326,8 @@ async def test_outdated_hash_is_upgraded(pool: asyncpg.Pool, conn: asyncpg.Conne
 async def test_hash_password_round_trip() -> None:
     assert PasswordHasher().verify(auth.hash_password("s3cret"), "s3cret")
 
+
+
+async def test_control_characters_in_the_username_are_a_plain_refusal(client: TestClient) -> None:
+    r = await client.post(url(client, "staff-signin"), json={"username": "\x00adm\x05in", "password": "x\x00"})
+    assert r.status == 401
