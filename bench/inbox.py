@@ -31,7 +31,7 @@ async def _fill(conn: asyncpg.Connection, sites: int, requests: int) -> None:
     await conn.execute("""
         INSERT INTO concerns (site_id, code, labels) SELECT id, 'general', '{"de": "Sonstiges"}' FROM sites
         WHERE code LIKE 'bench-%'""")
-    await conn.execute(f"""
+    await conn.execute("""
         INSERT INTO clients (site_id, phone)
         SELECT s.id, '+49151' || lpad((s.id * 10000 + g)::text, 8, '0') FROM sites s, generate_series(1, 200) g
         WHERE s.code LIKE 'bench-%'""")

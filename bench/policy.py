@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import statistics
 import time
-from datetime import UTC, datetime, time as clock, timedelta
+from datetime import UTC, datetime, timedelta
+from datetime import time as clock
 from pathlib import Path
 
 from scheduler.policy.engine import (

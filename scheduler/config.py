@@ -145,13 +145,18 @@ def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) 
     if env.get("SCHEDULER_OIDC_CLIENT_SECRET"):
         _set_path(raw, ["oidc", "client_secret"], env["SCHEDULER_OIDC_CLIENT_SECRET"])
     config = _build(Config, raw, "")
+    _check(config)
+    return config
+
+
+def _check(config: Config) -> None:
+    """Settings that only make sense together."""
     if config.sms.provider == "twilio" and not (config.sms.twilio.account_sid and config.sms.twilio.auth_token):
         raise ConfigError("sms.twilio.account_sid and SCHEDULER_TWILIO_AUTH_TOKEN are required for sms.provider twilio")
     if config.oidc.enabled and not (config.oidc.issuer and config.oidc.client_id):
         raise ConfigError("oidc.issuer and oidc.client_id are required when oidc.enabled is true")
     if config.oidc.enabled and "openid" not in config.oidc.scopes.split():
         raise ConfigError("oidc.scopes must contain openid")
-    return config
 
 
 def _set_path(raw: dict[str, Any], keys: list[str], value: object) -> None:

@@ -101,12 +101,12 @@ def quiet_hours_end(moment: datetime, tz: str, end: time) -> datetime:
 
 
 def backoff(attempt: int, *, retry_after: float | None, rng: Callable[[], float] = random.random) -> timedelta:
-    """Exponential delay with jitter (0.5x-1.5x) after the nth attempt; never shorter than Retry-After."""
-    base = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempt - 1))
-    delay = base * (0.5 + rng())
+    """Exponential delay with jitter (0.5x-1.5x) after the nth attempt; when the provider said when to come
+    back (429 with Retry-After), that time plus up to half again, so a throttled wave does not return at once."""
     if retry_after is not None:
-        delay = max(delay, retry_after)
-    return timedelta(seconds=delay)
+        return timedelta(seconds=min(BACKOFF_CAP_S, retry_after * (1 + 0.5 * rng())))
+    base = min(BACKOFF_CAP_S, BACKOFF_BASE_S * 2 ** max(0, attempt - 1))
+    return timedelta(seconds=base * (0.5 + rng()))
 
 
 def mask(number: str) -> str:

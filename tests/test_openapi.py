@@ -10,9 +10,9 @@ from collections.abc import Iterator
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from aiohttp import web
 from hypothesis import HealthCheck, settings
+from schemathesis import checks
 
 from scheduler.app import create_app
 from scheduler.config import Config

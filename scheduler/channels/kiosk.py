@@ -13,7 +13,7 @@ import qrcode.image.svg
 from aiohttp import web
 from babel.dates import get_day_names
 
-from scheduler import availability, concerns, intake, kiosks
+from scheduler import availability, concerns, intake, kiosks, ratelimit
 from scheduler.api.public import reminder_offsets
 from scheduler.errors import LANGUAGE_KEY, Unauthorized
 from scheduler.http import json_object
@@ -158,6 +158,7 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     settings = request.app[CONFIG]
     data = {**body, "site": device.site_code, "language": lang}
     parsed = intake.parse_intake(data, kind=kind, channel="kiosk", default_site=settings.default_site)
+    request.app[ratelimit.LIMITER].hit_phone(parsed.phone)
     submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                     reminder_offsets=reminder_offsets(settings))
     status_url = f"{settings.server.public_base_url}/r/{submitted.link_token}?{urlencode({'lang': lang})}"

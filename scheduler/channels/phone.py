@@ -16,9 +16,9 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from scheduler import availability, concerns, intake, phones
+from scheduler import availability, concerns, intake, phones, ratelimit
 from scheduler.api.public import reminder_offsets
-from scheduler.errors import ValidationFailed
+from scheduler.errors import TooManyRequests, ValidationFailed
 from scheduler.i18n import N_, translate
 from scheduler.keys import CONFIG, POOL
 from scheduler.policy.rules import Kind
@@ -300,9 +300,10 @@ async def window(request: web.Request) -> web.Response:
     response = VoiceResponse()
     try:
         parsed = intake.parse_intake(data, kind=Kind.callback, channel="phone", default_site=config.default_site)
+        request.app[ratelimit.LIMITER].hit_phone(parsed.phone)
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                         reminder_offsets=reminder_offsets(config))
-    except ValidationFailed:
+    except (ValidationFailed, TooManyRequests):
         _say(response, lang, _t(lang, FAILED))
         response.hangup()
         return _twiml(response)

@@ -16,10 +16,10 @@ from aiohttp import web
 from babel.dates import get_day_names
 from multidict import MultiMapping
 
-from scheduler import availability, callbacks, client_actions, concerns, intake
+from scheduler import availability, callbacks, client_actions, concerns, intake, ratelimit
 from scheduler import requests as requests_
 from scheduler.api.public import TOKEN, reminder_offsets, status_view
-from scheduler.errors import DomainError, LANGUAGE_KEY, InvalidTransition, NotFound, ValidationFailed
+from scheduler.errors import LANGUAGE_KEY, DomainError, InvalidTransition, NotFound, ValidationFailed
 from scheduler.i18n import (
     LANGUAGES,
     N_,
@@ -173,6 +173,7 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     try:
         parsed = intake.parse_intake(_intake_data(values, lang, kind), kind=kind, channel="web",
                                      default_site=config.default_site)
+        request.app[ratelimit.LIMITER].hit_phone(parsed.phone)
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                         reminder_offsets=reminder_offsets(config))
     except ValidationFailed as e:

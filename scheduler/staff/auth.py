@@ -184,7 +184,7 @@ async def sign_in_linked(pool: asyncpg.Pool, *, subject: str, username: str, now
     The staff row is found by its linked subject; on the first sign-in the row whose username matches and
     that has no subject yet gets linked. Unknown or inactive staff are refused with Forbidden.
     """
-    name = username.strip().lower()[:100]
+    name = "".join(ch for ch in username.strip().lower() if ch.isprintable())[:100]
     async with pool.acquire() as conn, conn.transaction():
         row = await conn.fetchrow(
             f"SELECT {_STAFF_COLUMNS}, st.active FROM staff st WHERE st.oidc_subject = $1 FOR UPDATE",

@@ -182,6 +182,8 @@ class OidcClient:
 
     def identity(self, claims: Mapping[str, Any]) -> Identity:
         """The account key ("<issuer>|<sub>") and the username claim of a validated ID token."""
+        if not str(claims["sub"]).isprintable() or len(str(claims["sub"])) > 255:
+            raise OidcError("unusable sub claim")  # OIDC Core 2: at most 255 ASCII characters
         username = claims.get(self._config.username_claim)
         return Identity(subject=f"{claims['iss']}|{claims['sub']}",
                         username=username if isinstance(username, str) else "")
@@ -335,13 +337,13 @@ async def callback(request: web.Request) -> web.Response:
         meta = await client.metadata()
         tokens = await client.exchange(meta, code=code, verifier=flow.verifier, redirect_uri=_redirect_uri(request))
         claims = await client.validate_id_token(meta, tokens, nonce=flow.nonce)
+        identity = client.identity(claims)
     except ProviderUnavailable as e:
         log.warning("single sign-on unavailable", extra={"reason": str(e)})
         return _refused(request, PROVIDER_UNAVAILABLE, next_path=flow.next, status=502)
     except OidcError as e:
         log.warning("single sign-on refused", extra={"reason": str(e)})
         return _refused(request, SIGN_IN_FAILED, next_path=flow.next)
-    identity = client.identity(claims)
     try:
         signed = await auth.sign_in_linked(request.app[POOL], subject=identity.subject, username=identity.username,
                                            now=datetime.now(UTC), max_hours=config.security.session_max_hours)

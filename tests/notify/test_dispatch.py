@@ -226,4 +226,5 @@ def test_backoff_grows_with_jitter_and_respects_retry_after() -> None:
     assert backoff(1, retry_after=None, rng=lambda: 1.0) == timedelta(seconds=45)
     assert backoff(3, retry_after=None, rng=lambda: 0.5) == timedelta(seconds=120)
     assert backoff(20, retry_after=None, rng=lambda: 0.5) == timedelta(seconds=3600)
-    assert backoff(1, retry_after=600, rng=lambda: 0.5) == timedelta(seconds=600)
+    assert backoff(1, retry_after=600, rng=lambda: 0.0) == timedelta(seconds=600)
+    assert backoff(4, retry_after=2, rng=lambda: 1.0) == timedelta(seconds=3)  # the provider's word wins

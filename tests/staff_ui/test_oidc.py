@@ -224,17 +224,21 @@ def _wrong_issuer(claims: dict[str, Any]) -> None:
     claims["iss"] = "https://evil.example"
 
 
+def _control_characters(claims: dict[str, Any]) -> None:
+    claims["sub"] = "sso\x004711"
+
+
 REASONS = {"wrong nonce": "'nonce'", "wrong audience": "'aud'", "expired": "expired_token",
-           "wrong issuer": "'iss'", "bad signature": "bad_signature", "state mismatch": "state mismatch"}
+           "wrong issuer": "'iss'", "bad signature": "bad_signature", "state mismatch": "state mismatch",
+           "unusable subject": "unusable sub"}
 
 
-@pytest.mark.parametrize("case", ["wrong nonce", "wrong audience", "expired", "wrong issuer", "bad signature",
-                                  "state mismatch"])
+@pytest.mark.parametrize("case", list(REASONS))
 async def test_untrusted_answers_are_refused(client: TestClient, provider: FakeProvider, conn: asyncpg.Connection,
                                             signing_keys: tuple[RSAKey, RSAKey, RSAKey], case: str,
                                             caplog: pytest.LogCaptureFixture) -> None:
     tampering = {"wrong nonce": _wrong_nonce, "wrong audience": _wrong_audience, "expired": _expired,
-                 "wrong issuer": _wrong_issuer}
+                 "wrong issuer": _wrong_issuer, "unusable subject": _control_characters}
     if case in tampering:
         provider.tamper = tampering[case]
     if case == "bad signature":
