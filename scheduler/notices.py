@@ -47,15 +47,14 @@ async def appointment_confirmed(conn: asyncpg.Connection, *, client: Client, app
         recipient=client.phone, language=client.language, payload={"appointment_id": a.id, "token": link_token},
         request_id=a.request_id, appointment_id=a.id,
     )
-    await outbox.cancel_pending(conn, appointment_id=a.id, kinds=REMINDER_KINDS)
-    for offset in reminder_offsets:
-        due = a.start - offset
-        if due <= now:
-            continue  # too late for this reminder; the confirmation just went out
+    planned = [(f"appointment:{a.id}:reminder:{int(offset.total_seconds())}:{a.sequence}", a.start - offset)
+               for offset in reminder_offsets if a.start - offset > now]  # too late ones are skipped
+    # Reminders of an earlier version go; these stay even when this runs twice for the same version.
+    await outbox.cancel_pending(conn, appointment_id=a.id, kinds=REMINDER_KINDS, keep=[key for key, _ in planned])
+    for key, due in planned:
         await outbox.enqueue(
-            conn, site_id=a.site_id, key=f"appointment:{a.id}:reminder:{int(offset.total_seconds())}:{a.sequence}",
-            channel="sms", kind="sms.reminder", recipient=client.phone, language=client.language,
-            payload={"appointment_id": a.id, "token": link_token}, due_at=due,
+            conn, site_id=a.site_id, key=key, channel="sms", kind="sms.reminder", recipient=client.phone,
+            language=client.language, payload={"appointment_id": a.id, "token": link_token}, due_at=due,
             request_id=a.request_id, appointment_id=a.id,
         )
 

@@ -43,14 +43,17 @@ async def enqueue(conn: asyncpg.Connection, *, site_id: int, key: str, channel: 
     return outbox_id
 
 
-async def cancel_pending(conn: asyncpg.Connection, *, appointment_id: int, kinds: list[str]) -> int:
-    """Drop messages of these kinds that have not gone out yet (e.g. reminders of a moved appointment)."""
+async def cancel_pending(conn: asyncpg.Connection, *, appointment_id: int, kinds: list[str],
+                         keep: list[str] | None = None) -> int:
+    """Drop messages of these kinds that have not gone out yet (e.g. reminders of a moved appointment),
+    except those whose idempotency keys are in `keep` (the ones being planned right now)."""
     result: str = await conn.execute(
         """
         UPDATE outbox SET status = 'cancelled', updated_at = now()
         WHERE appointment_id = $1 AND kind = ANY($2) AND status = 'pending'
+          AND NOT (idempotency_key = ANY($3::text[]))
         """,
-        appointment_id, kinds,
+        appointment_id, kinds, keep or [],
     )
     return int(result.split()[-1])
 
