@@ -74,8 +74,8 @@ class ServiceUnavailable(DomainError):
 
 
 # Client pages register a function that shows a domain error as a page instead of JSON.
-ErrorPage = Callable[[web.Request, "DomainError"], web.StreamResponse]
-ERROR_PAGE = web.AppKey("error_page", ErrorPage)
+ErrorPage = Callable[[web.Request, DomainError], web.StreamResponse]
+ERROR_PAGE: web.AppKey[ErrorPage] = web.AppKey("error_page")
 JSON_PREFIXES = ("/api/", "/kiosk/api/", "/webhooks/", "/staff/")
 
 HTTP_CODES = {404: "not-found", 405: "method-not-allowed", 413: "too-large", 415: "unsupported-media-type"}
@@ -112,7 +112,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         headers = {"Retry-After": str(e.extra.get("retry_after", 1))} if e.status in (429, 503) else {}
         if ERROR_PAGE in request.app and not request.path.startswith(JSON_PREFIXES) \
                 and "text/html" in request.headers.get("Accept", ""):
-            page = request.app[ERROR_PAGE](request, e)
+            page: web.StreamResponse = request.app[ERROR_PAGE](request, e)
             page.headers.update(headers)
             return page
         return web.json_response(error_body(request, e), status=e.status, headers=headers)

@@ -243,7 +243,6 @@ async def plan_and_propose(conn: asyncpg.Connection, *, site: availability.Site,
         received_at=request.created_at, now=now, route=route)
     await requests_.store_decision(conn, request.id, decision=plan.decision, team_id=plan.team_id,
                                    staff_id=plan.staff_id, deadline_at=plan.deadline_at, policy_ids=plan.policy_ids)
-    request = await requests_.get(conn, request.id)
     slots = await planning.find_slots(conn, site=site, plan=plan, language=request.language,
                                       windows=request.windows, now=now, exclude_request_id=request.id)
     if plan.auto_confirm and slots:

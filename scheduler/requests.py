@@ -187,7 +187,7 @@ async def set_rank(conn: asyncpg.Connection, request_id: int, *, rank: float | N
 
 
 async def replace_proposals(conn: asyncpg.Connection, request: Request, slots: list[Slot], *,
-                            source: str = "policy") -> list[Proposal]:
+                            source: str = "policy") -> None:
     """Replace a request's proposals with these slots."""
     await conn.execute("DELETE FROM proposals WHERE request_id = $1", request.id)
     if slots:
@@ -197,7 +197,6 @@ async def replace_proposals(conn: asyncpg.Connection, request: Request, slots: l
             [(request.site_id, request.id, s.caseworker_id, Range(s.start, s.end), s.mode.value, s.room, source)
              for s in slots],
         )
-    return await list_proposals(conn, request.id)
 
 
 async def list_proposals(conn: asyncpg.Connection, request_id: int) -> list[Proposal]:

@@ -47,8 +47,25 @@ async def seed_demo(pool: asyncpg.Pool) -> bool:
             "INSERT INTO audit_events (site_id, actor, action, subject_type, subject_id) "
             "VALUES ($1, 'system', 'seed-demo', 'site', $1)", site_id,
         )
+    await _submit_demo_requests(pool, demo)
     log.info("demo data loaded", extra={"site": demo["site"]["code"]})
     return True
+
+
+async def _submit_demo_requests(pool: asyncpg.Pool, demo: dict[str, Any]) -> None:
+    """A few requests and callbacks through the real intake, so that the inboxes have something in them."""
+    from datetime import UTC, datetime
+
+    from scheduler import intake
+    from scheduler.policy.rules import Kind
+
+    now = datetime.now(UTC)
+    for item in demo.get("requests", []):
+        await intake.submit(pool, intake.Intake(
+            site=demo["site"]["code"], kind=Kind(item["kind"]), channel=item["channel"], concern=item["concern"],
+            phone=item["phone"], language=item["language"], modes=tuple(item.get("modes", ())),
+            windows=item.get("windows", {}), note=item.get("note", ""), sms_consent=True,
+            idempotency_key=f"demo-{item['phone']}-{item['concern']}"), now=now)
 
 
 async def _insert_site(conn: asyncpg.Connection, site: dict[str, Any]) -> int:

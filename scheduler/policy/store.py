@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -55,11 +56,26 @@ COLUMNS = ("id, site_id, scope, team_id, staff_id, version, status, rules, sourc
            "created_at, activated_at")
 
 
+# A stored version's rules never change (a change is a new version), so each is parsed once per process.
+# Keyed by id and creation time: a database restored or reset may hand out an id again.
+_PARSED: dict[tuple[int, datetime], RuleSet] = {}
+
+
+def _ruleset(policy_id: int, created_at: datetime, rules: Mapping[str, object]) -> RuleSet:
+    key = (policy_id, created_at)
+    parsed = _PARSED.get(key)
+    if parsed is None:
+        if len(_PARSED) > 10_000:
+            _PARSED.clear()
+        parsed = _PARSED[key] = parse_ruleset(rules)
+    return parsed
+
+
 def _from_row(row: asyncpg.Record) -> StoredPolicy:
     return StoredPolicy(
         id=row["id"], site_id=row["site_id"], scope=Scope(row["scope"]), team_id=row["team_id"],
         staff_id=row["staff_id"], version=row["version"], status=PolicyStatus(row["status"]),
-        ruleset=parse_ruleset(row["rules"]), source_yaml=row["source_yaml"], owner_id=row["owner_id"],
+        ruleset=_ruleset(row["id"], row["created_at"], row["rules"]), source_yaml=row["source_yaml"], owner_id=row["owner_id"],
         created_at=row["created_at"], activated_at=row["activated_at"],
     )
 
