@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import socket
 from typing import Any
 
 from aiohttp import web
 
 from bench.loadgen import LoadResult, load
+from bench.ports import free_port, wait_for
 from scheduler import db
 
 CEILING_SCHEMA = """
@@ -25,10 +25,6 @@ CREATE TABLE IF NOT EXISTS bench_ceiling_b (id bigint GENERATED ALWAYS AS IDENTI
 POOL_KEY = web.AppKey("bench_pool", object)
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 async def _bare(request: web.Request) -> web.Response:
@@ -57,15 +53,6 @@ def _serve(dsn: str, port: int) -> None:
     web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
 
 
-def _wait_for(port: int) -> None:
-    import time
-    for _ in range(100):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("ceiling server did not start")
 
 
 def measure(dsn: str, *, seconds: float = 10.0, connections: int = 64) -> dict[str, LoadResult]:
@@ -75,7 +62,7 @@ def measure(dsn: str, *, seconds: float = 10.0, connections: int = 64) -> dict[s
     proc = multiprocessing.get_context("spawn").Process(target=_serve, args=(dsn, port), daemon=True)
     proc.start()
     try:
-        _wait_for(port)
+        wait_for(port)
         bare = load("ceiling: bare aiohttp", f"http://127.0.0.1:{port}/bare", connections=connections,
                     seconds=seconds)
         tx = load("ceiling: aiohttp + asyncpg, 1 tx of 2 inserts", f"http://127.0.0.1:{port}/tx",

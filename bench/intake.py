@@ -9,34 +9,21 @@ from __future__ import annotations
 
 import asyncio
 import os
-import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 from bench.loadgen import LoadResult, load
+from bench.ports import free_port, wait_for
 from scheduler import db
 from scheduler.seed import seed_demo
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def _wait_for(port: int) -> None:
-    for _ in range(300):
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("service did not start")
 
 
 async def _prepare(dsn: str) -> None:
@@ -55,21 +42,44 @@ def body(n: int) -> dict[str, Any]:
             "modes": ["in_person"], "sms_consent": True}
 
 
-def measure(dsn: str, *, processes: int, seconds: float = 10.0, connections: int = 64) -> LoadResult:
-    """Requests/s and latency of POST /api/requests against `processes` web processes."""
-    asyncio.run(_prepare(dsn))
+def fresh_database(admin_dsn: str) -> tuple[str, str]:
+    """A new, migrated database with the demo site, so runs do not inherit each other's queues."""
+    from tests import dbharness
+
+    name, url = asyncio.run(dbharness.create_database(admin_dsn, prefix="bench_intake"))
+    asyncio.run(_prepare(url))
+    return name, url
+
+
+def drop_database(admin_dsn: str, name: str) -> None:
+    """Remove a database made by fresh_database."""
+    from tests import dbharness
+
+    asyncio.run(dbharness.drop_database(admin_dsn, name))
+
+
+def measure(admin_dsn: str, *, processes: int, seconds: float = 10.0, connections: int = 64) -> LoadResult:
+    """Requests/s and latency of POST /api/requests against `processes` web processes, on a fresh database."""
+    name, dsn = fresh_database(admin_dsn)
+    try:
+        return _measure(dsn, processes=processes, seconds=seconds, connections=connections)
+    finally:
+        drop_database(admin_dsn, name)
+
+
+def _measure(dsn: str, *, processes: int, seconds: float, connections: int) -> LoadResult:
     env = {**os.environ, "DATABASE_URL": dsn, "SCHEDULER__JOBS__ENABLED": "false",
            "SCHEDULER__LOGGING__LEVEL": "WARNING", "SCHEDULER__DATABASE__POOL_MAX": "10",
            # The bench is one address hammering the API; lift the per-address and global limits for it.
            "SCHEDULER__SECURITY__PUBLIC_RATE_LIMIT": "1000000/second",
            "SCHEDULER__SECURITY__GLOBAL_RATE_LIMIT": "1000000/second"}
-    ports = [_free_port() for _ in range(processes)]
+    ports = [free_port() for _ in range(processes)]
     procs = [subprocess.Popen([sys.executable, "-m", "scheduler", "serve", "--role", "web", "--port", str(p)],
                               cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for p in ports]
     try:
         for p in ports:
-            _wait_for(p)
+            wait_for(p)
         return load(f"intake: POST /api/requests, {processes} process(es)",
                     [f"http://127.0.0.1:{p}/api/requests" for p in ports], method="POST", body=body,
                     connections=connections, seconds=seconds)

@@ -13,7 +13,8 @@ from typing import Any
 
 import aiohttp
 
-from bench.intake import PROJECT_DIR, _free_port, _prepare, _wait_for
+from bench.intake import PROJECT_DIR, drop_database, fresh_database
+from bench.ports import free_port, wait_for
 
 LANGUAGES = ("de", "uk", "ar", "tr", "ru", "fa", "en", "de-simple")
 
@@ -46,17 +47,24 @@ async def _burst(base: str, flows: int) -> dict[str, Any]:
             "flow_max_ms": round(times[-1], 1)}
 
 
-def measure(dsn: str, *, flows: int = 100) -> dict[str, Any]:
-    """Run one burst of concurrent kiosk flows against one web process."""
-    asyncio.run(_prepare(dsn))
+def measure(admin_dsn: str, *, flows: int = 100) -> dict[str, Any]:
+    """Run one burst of concurrent kiosk flows against one web process, on a fresh database."""
+    name, dsn = fresh_database(admin_dsn)
+    try:
+        return _measure(dsn, flows)
+    finally:
+        drop_database(admin_dsn, name)
+
+
+def _measure(dsn: str, flows: int) -> dict[str, Any]:
     env = {**os.environ, "DATABASE_URL": dsn, "SCHEDULER__JOBS__ENABLED": "false",
            "SCHEDULER__LOGGING__LEVEL": "WARNING", "SCHEDULER__SECURITY__KIOSK_RATE_LIMIT": "100000/minute",
            "SCHEDULER__SECURITY__GLOBAL_RATE_LIMIT": "1000000/second"}
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "scheduler", "serve", "--role", "web", "--port", str(port)],
                             cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(port)
+        wait_for(port)
         return asyncio.run(_burst(f"http://127.0.0.1:{port}", flows))
     finally:
         proc.terminate()

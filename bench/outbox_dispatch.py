@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from bench.ports import free_port, wait_for
 from scheduler import db
 from scheduler.dispatch import Senders, Settings, dispatch_due
 from scheduler.notify.sms import TwilioSms
@@ -26,21 +26,8 @@ TOKEN = "fake-auth-token"
 FROM = "+4930123456789"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
-def _wait_for(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"fake Twilio did not start on port {port}")
 
 
 async def _prepare(dsn: str, n: int) -> None:
@@ -127,11 +114,11 @@ def _run(dsn: str, api_base: str, *, n: int, processes: int, batch: int, concurr
 def measure(dsn: str, *, n: int = 2000, processes: tuple[int, ...] = (1, 2), batch: int = 50,
             concurrency: int = 8) -> dict[str, Any]:
     """Dispatch n SMS rows with 1 and 2 dispatcher processes against the standalone fake; msgs/s per run."""
-    port = _free_port()
+    port = free_port()
     fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.twilio_server", "--port", str(port)],
                             cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(port)
+        wait_for(port)
         api_base = f"http://127.0.0.1:{port}"
         runs = {f"{k}_process": _run(dsn, api_base, n=n, processes=k, batch=batch, concurrency=concurrency)
                 for k in processes}

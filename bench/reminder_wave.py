@@ -16,7 +16,8 @@ import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from bench.outbox_dispatch import FROM, PROJECT_DIR, SID, TOKEN, _check, _free_port, _prepare, _wait_for
+from bench.outbox_dispatch import FROM, PROJECT_DIR, SID, TOKEN, _check, _prepare
+from bench.ports import free_port, wait_for
 from scheduler import db
 from scheduler.dispatch import Senders, Settings, dispatch_due
 from scheduler.notify.sms import TwilioSms
@@ -55,12 +56,12 @@ def _worker(dsn: str, api_base: str, start_at: float, out: Any) -> None:
 
 def measure(dsn: str, *, n: int = 5000, processes: int = 2, every: int = 10) -> dict[str, Any]:
     """Drain n due messages with every n-th provider answer a 429; all must arrive once."""
-    port = _free_port()
+    port = free_port()
     fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.twilio_server", "--port", str(port),
                              "--rate-limit-every", str(every)], cwd=PROJECT_DIR,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
-        _wait_for(port)
+        wait_for(port)
         asyncio.run(_prepare(dsn, n))
         ctx = multiprocessing.get_context("spawn")
         out = ctx.Queue()

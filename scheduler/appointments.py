@@ -140,7 +140,8 @@ async def check_in(conn: asyncpg.Connection, appointment_id: int, *, at: datetim
     return await get(conn, appointment_id)
 
 
-async def list_for_staff(conn: asyncpg.Connection, *, staff_id: int, start: datetime, end: datetime) -> list[Appointment]:
+async def list_for_staff(conn: asyncpg.Connection, *, staff_id: int, start: datetime,
+                         end: datetime) -> list[Appointment]:
     """A caseworker's appointments overlapping [start, end), earliest first."""
     rows = await conn.fetch(SELECT + " WHERE a.staff_id = $1 AND a.during && $2 ORDER BY lower(a.during)",
                             staff_id, Range(start, end))

@@ -278,8 +278,9 @@ async def invite(pool: asyncpg.Pool, *, user: StaffUser, phone: str, concern: st
         raise ValidationFailed(fields=errors)
     if invitation == "mandatory" and not notice_text:
         raise ValidationFailed(fields={"notice_text": N_("A summons needs its notice text.")})
+    site_code = await _site_code(pool, user.site_id)
     parsed = intake.parse_intake({"concern": concern, "phone": phone, "language": language, "sms_consent": True},
-                                 kind=Kind.appointment, channel="staff", default_site=await _site_code(pool, user.site_id))
+                                 kind=Kind.appointment, channel="staff", default_site=site_code)
     submitted = await intake.submit(pool, dataclasses.replace(
         parsed, created_by=user.id, invitation=invitation, notice_text=notice_text, route_staff_id=user.id),
         now=now, reminder_offsets=reminder_offsets)

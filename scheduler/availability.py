@@ -99,7 +99,8 @@ async def load(conn: asyncpg.Connection, *, staff_ids: list[int], start: datetim
         staff_ids,
     )
     absences = await conn.fetch(
-        "SELECT staff_id, lower(during) AS s, upper(during) AS e FROM absences WHERE staff_id = ANY($1) AND during && $2",
+        "SELECT staff_id, lower(during) AS s, upper(during) AS e FROM absences "
+        "WHERE staff_id = ANY($1) AND during && $2",
         staff_ids, window,
     )
     busy = await conn.fetch(

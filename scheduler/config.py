@@ -182,7 +182,7 @@ def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
 
 
-def _convert(hint: Any, value: object, key: str) -> Any:
+def _convert(hint: Any, value: object, key: str) -> Any:  # noqa: C901 (one branch per setting type)
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
     if dataclasses.is_dataclass(hint):

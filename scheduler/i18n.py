@@ -2,7 +2,8 @@
 
 Message ids are the English source texts, marked in code with ``N_`` so that ``pybabel extract -k N_``
 finds them. Each language folder may hold several catalogue files (``messages.po`` for errors,
-``notifications.po``, ``client.po``, ``staff.po``); they are merged. ``de-simple`` is German Leichte Sprache; it falls back to German, every other language
+``notifications.po``, ``client.po``, ``staff.po``); they are merged. ``de-simple`` is German Leichte
+Sprache; it falls back to German, every other language
 falls back to English, then to the id itself.
 """
 

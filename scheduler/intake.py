@@ -107,6 +107,19 @@ def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: str, default_s
         modes = []
     windows = _parse_windows(data.get("windows") or {}, errors)
     note = clean_text(data.get("note"), name="note", limit=500, multiline=True, errors=errors)
+    name, customer, consent, key = _parse_person(data, errors)
+    site = data.get("site") or default_site
+    if not isinstance(site, str) or not re.fullmatch(r"[a-z0-9-]{2,40}", site):
+        errors["site"] = N_("This office is unknown.")
+    if errors:
+        raise ValidationFailed(fields=errors)
+    return Intake(site=str(site), kind=kind, channel=channel, concern=str(concern), phone=phone, language=language,
+                  modes=tuple(dict.fromkeys(modes)), windows=windows, note=note, sms_consent=bool(consent),
+                  customer_number=customer, name=name, idempotency_key=key)
+
+
+def _parse_person(data: Mapping[str, Any], errors: dict[str, str]) -> tuple[str | None, str | None, object, Any]:
+    """Name, customer number, SMS consent and idempotency key, each optional."""
     name = clean_text(data.get("name"), name="name", limit=100, errors=errors) or None
     customer = clean_text(data.get("customer_number"), name="customer_number", limit=20, errors=errors) or None
     if customer is not None:
@@ -119,14 +132,7 @@ def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: str, default_s
     key = data.get("idempotency_key")
     if key is not None and (not isinstance(key, str) or not 8 <= len(key) <= 100):
         errors["idempotency_key"] = N_("This value is not valid.")
-    site = data.get("site") or default_site
-    if not isinstance(site, str) or not re.fullmatch(r"[a-z0-9-]{2,40}", site):
-        errors["site"] = N_("This office is unknown.")
-    if errors:
-        raise ValidationFailed(fields=errors)
-    return Intake(site=str(site), kind=kind, channel=channel, concern=str(concern), phone=phone, language=language,
-                  modes=tuple(dict.fromkeys(modes)), windows=windows, note=note, sms_consent=bool(consent),
-                  customer_number=customer, name=name, idempotency_key=key)
+    return name, customer, consent, key
 
 
 def _parse_windows(raw: object, errors: dict[str, str]) -> dict[str, Any]:
@@ -199,7 +205,9 @@ async def _earlier(conn: asyncpg.Connection, site_id: int, intake: Intake) -> Su
     assert intake.idempotency_key
     if intake.kind is Kind.callback:
         cb = await callbacks.find_by_idempotency_key(conn, site_id, intake.idempotency_key)
-        return Submitted(Kind.callback, cb.id, cb.reference, cb.link_token, cb.status.value, cb.language) if cb else None
+        if cb is None:
+            return None
+        return Submitted(Kind.callback, cb.id, cb.reference, cb.link_token, cb.status.value, cb.language)
     rq = await requests_.find_by_idempotency_key(conn, site_id, intake.idempotency_key)
     return Submitted(Kind.appointment, rq.id, rq.reference, rq.link_token, rq.status.value, rq.language) if rq else None
 

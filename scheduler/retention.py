@@ -23,7 +23,8 @@ async def requests_batch(conn: asyncpg.Connection, now: datetime, client_id: int
         WITH due AS (
             SELECT r.id FROM requests r JOIN sites s ON s.id = r.site_id
             WHERE r.anonymised_at IS NULL AND r.closed_at IS NOT NULL
-              AND (r.client_id = $3 OR ($3::bigint IS NULL AND r.closed_at < $1::timestamptz - make_interval(days => s.retention_days)))
+              AND (r.client_id = $3 OR ($3::bigint IS NULL
+                   AND r.closed_at < $1::timestamptz - make_interval(days => s.retention_days)))
             ORDER BY r.closed_at LIMIT $2 FOR UPDATE OF r SKIP LOCKED
         )
         UPDATE requests SET note = '', windows = '{}', decline_reason = NULL, notice_text = NULL,
@@ -49,7 +50,8 @@ async def callbacks_batch(conn: asyncpg.Connection, now: datetime, client_id: in
         WITH due AS (
             SELECT b.id FROM callbacks b JOIN sites s ON s.id = b.site_id
             WHERE b.anonymised_at IS NULL AND b.closed_at IS NOT NULL
-              AND (b.client_id = $3 OR ($3::bigint IS NULL AND b.closed_at < $1::timestamptz - make_interval(days => s.retention_days)))
+              AND (b.client_id = $3 OR ($3::bigint IS NULL
+                   AND b.closed_at < $1::timestamptz - make_interval(days => s.retention_days)))
             ORDER BY b.closed_at LIMIT $2 FOR UPDATE OF b SKIP LOCKED
         )
         UPDATE callbacks SET phone = NULL, note = '', windows = '{}', idempotency_key = NULL, anonymised_at = $1
@@ -72,7 +74,8 @@ async def clients_batch(conn: asyncpg.Connection, now: datetime, client_id: int 
         WITH due AS (
             SELECT c.id FROM clients c JOIN sites s ON s.id = c.site_id
             WHERE c.erased_at IS NULL
-              AND (c.id = $3 OR ($3::bigint IS NULL AND c.updated_at < $1::timestamptz - make_interval(days => s.retention_days)))
+              AND (c.id = $3 OR ($3::bigint IS NULL
+                   AND c.updated_at < $1::timestamptz - make_interval(days => s.retention_days)))
               AND NOT EXISTS (SELECT 1 FROM requests r WHERE r.client_id = c.id AND r.anonymised_at IS NULL)
               AND NOT EXISTS (SELECT 1 FROM callbacks b WHERE b.client_id = c.id AND b.anonymised_at IS NULL)
             LIMIT $2 FOR UPDATE OF c SKIP LOCKED

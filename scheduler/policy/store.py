@@ -75,7 +75,8 @@ def _from_row(row: asyncpg.Record) -> StoredPolicy:
     return StoredPolicy(
         id=row["id"], site_id=row["site_id"], scope=Scope(row["scope"]), team_id=row["team_id"],
         staff_id=row["staff_id"], version=row["version"], status=PolicyStatus(row["status"]),
-        ruleset=_ruleset(row["id"], row["created_at"], row["rules"]), source_yaml=row["source_yaml"], owner_id=row["owner_id"],
+        ruleset=_ruleset(row["id"], row["created_at"], row["rules"]), source_yaml=row["source_yaml"],
+        owner_id=row["owner_id"],
         created_at=row["created_at"], activated_at=row["activated_at"],
     )
 
