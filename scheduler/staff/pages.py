@@ -35,6 +35,7 @@ VENDOR_FILES: Final = {
 _own = web.RouteTableDef()
 
 
+@_own.get("/staff/", name="staff-home-slash")
 @_own.get("/staff", name="staff-home")
 async def home(request: web.Request) -> web.Response:
     """The staff UI starts at the inbox."""

@@ -383,3 +383,8 @@ async def test_dashboard_numbers(pool: asyncpg.Pool, conn: asyncpg.Connection, s
     assert numbers.digital_share[-1] == round(100 * 5 / 7, 1)
     assert numbers.backlog_total >= 4 and numbers.overdue_open == 1 and numbers.overdue_per_week[-1] == 1
     assert 50.0 in numbers.no_show_rate and 100.0 in numbers.callback_reach_rate
+
+
+async def test_the_address_the_start_banner_prints_leads_to_sign_in(client) -> None:  # type: ignore[no-untyped-def]
+    r = await client.get("/staff/", allow_redirects=False)
+    assert r.status == 303 and r.headers["Location"].endswith("/staff/inbox")
