@@ -8,7 +8,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from scheduler import appointments, callbacks, client_actions, intake, ratelimit
+from scheduler import appointments, callbacks, client_actions, concerns, intake, ratelimit
 from scheduler import requests as requests_
 from scheduler.config import Config
 from scheduler.errors import NotFound, request_language
@@ -64,7 +64,7 @@ async def status_view(conn: asyncpg.Connection, token: str, lang: str) -> dict[s
         appointment = await appointments.latest_for_request(conn, request.id)
         view: dict[str, Any] = {
             "kind": "appointment", "reference": request.reference, "status": request.status.value,
-            "concern": concern.get(lang) or concern.get("en") or concern["de"], "language": request.language,
+            "concern": concerns.label(concern, lang), "language": request.language,
             "appointment": None,
             "actions": _request_actions(request, appointment),
         }
@@ -81,7 +81,7 @@ async def status_view(conn: asyncpg.Connection, token: str, lang: str) -> dict[s
     concern = await conn.fetchval("SELECT labels FROM concerns WHERE id = $1", callback.concern_id)
     return {
         "kind": "callback", "reference": callback.reference, "status": callback.status.value,
-        "concern": concern.get(lang) or concern.get("en") or concern["de"], "language": callback.language,
+        "concern": concerns.label(concern, lang), "language": callback.language,
         "next_attempt_at": callback.next_attempt_at.isoformat() if callback.next_attempt_at else None,
         "actions": ["cancel"] if callback.status in callbacks.OPEN else [],
     }
