@@ -6,6 +6,7 @@ code that will run once the draft is live.
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -40,7 +41,7 @@ class PreviewRow:
 
 
 class _Rollback(Exception):
-    pass
+    """Raised to end the preview's transaction without keeping anything."""
 
 
 async def _recent(conn: asyncpg.Connection, *, site_id: int, scope: store.Scope, team_id: int | None,
@@ -88,7 +89,7 @@ async def preview(pool: asyncpg.Pool, *, site_id: int, scope: store.Scope, team_
     """Compare the active rules with a draft over the last `last_n` requests of the draft's scope."""
     rows: list[PreviewRow] = []
     async with pool.acquire() as conn:
-        try:
+        with contextlib.suppress(_Rollback):
             async with conn.transaction():
                 site = await availability.site_by_id(conn, site_id)
                 recent = await _recent(conn, site_id=site_id, scope=scope, team_id=team_id, staff_id=staff_id,
@@ -107,8 +108,6 @@ async def preview(pool: asyncpg.Pool, *, site_id: int, scope: store.Scope, team_
                         before_position=before_pos[request.id], after_position=after_pos[request.id],
                         before_first_slot=b[2], after_first_slot=a[2]))
                 raise _Rollback()
-        except _Rollback:
-            pass
     return rows
 
 

@@ -74,9 +74,10 @@ async def erase(conn: asyncpg.Connection, *, site_id: int, client_id: int, actor
         "AND status IN ('open', 'in_progress')", client_id, now)
     await conn.execute("UPDATE outbox SET status = 'cancelled' WHERE recipient = $1 AND status = 'pending'", phone)
     await conn.execute("DELETE FROM inbound_messages WHERE from_phone = $1", phone)
-    while await retention.requests_batch(conn, now, client_id) or \
-            await retention.callbacks_batch(conn, now, client_id):
-        pass
+    for step in (retention.requests_batch, retention.callbacks_batch):
+        while True:
+            if await step(conn, now, client_id) < retention.BATCH:
+                break
     await retention.clients_batch(conn, now, client_id)
     await audit.record(conn, site_id=site_id, actor=actor, action="client.erase", subject_type="client",
                        subject_id=client_id)
