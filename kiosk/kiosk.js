@@ -7,10 +7,9 @@
   const DEFAULT_LANG = "de";
   const REFERENCE_KEYS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ".split("");
   const PHONE_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "0"];
-  const ICONS = {
-    money: "💶", house: "🏠", form: "📝", change: "🔄", document: "📄", work: "🛠️",
-    briefcase: "💼", computer: "💻", school: "🎒", question: "❓", general: "❓",
-  };
+  const SVG_NS = "http://www.w3.org/2000/svg";
+  const FALLBACK_ICON = "fallback";
+  const pictograms = new Set();  // the icon names of /kiosk/icons.svg, once it is in the page
 
   const $ = (id) => document.getElementById(id);
   const params = new URLSearchParams(location.search);
@@ -90,6 +89,33 @@
     });
   }
 
+  // The pictograms are SVG <symbol>s in /kiosk/icons.svg (no emoji: kiosk machines often lack an emoji font).
+  // The sprite goes into the page once, so that every <use href="#icon-NAME"> finds its symbol.
+  async function loadPictograms() {
+    try {
+      const response = await fetch("/kiosk/icons.svg");
+      if (!response.ok) return;
+      const sprite = new DOMParser().parseFromString(await response.text(), "image/svg+xml").documentElement;
+      if (sprite.namespaceURI !== SVG_NS) return;
+      sprite.querySelectorAll("symbol[id^='icon-']").forEach((s) => pictograms.add(s.id.slice(5)));
+      $("pictograms").replaceChildren(document.importNode(sprite, true));
+    } catch (e) {
+      // Without pictograms the labels still say everything.
+    }
+  }
+
+  function pictogram(name) {
+    const svg = document.createElementNS(SVG_NS, "svg");
+    svg.setAttribute("class", "icon");
+    svg.setAttribute("aria-hidden", "true");
+    svg.setAttribute("focusable", "false");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    const use = document.createElementNS(SVG_NS, "use");
+    use.setAttribute("href", "#icon-" + (pictograms.has(name) ? name : FALLBACK_ICON));
+    svg.appendChild(use);
+    return svg;
+  }
+
   function renderConcerns() {
     const list = $("concern-list");
     list.replaceChildren();
@@ -99,13 +125,9 @@
       b.type = "button";
       b.className = "tile concern";
       b.dataset.concern = c.code;
-      const icon = document.createElement("span");
-      icon.className = "icon";
-      icon.setAttribute("aria-hidden", "true");
-      icon.textContent = ICONS[c.icon] || ICONS.general;
       const label = document.createElement("span");
       label.textContent = c.label;
-      b.append(icon, label);
+      b.append(pictogram(c.icon), label);
       b.addEventListener("click", () => { state.concern = c.code; go("kind"); });
       li.appendChild(b);
       list.appendChild(li);
@@ -355,6 +377,7 @@
     state = freshState(DEFAULT_LANG);
     deviceToken();
     wire();
+    await loadPictograms();
     await reset();
     touched();
   });

@@ -130,6 +130,12 @@ async def stylesheet(request: web.Request) -> web.FileResponse:
     return _file("kiosk.css", "text/css; charset=utf-8")
 
 
+@routes.get("/kiosk/icons.svg", name="kiosk-icons")
+async def pictograms(request: web.Request) -> web.FileResponse:
+    """The kiosk's pictograms: an SVG sprite with one <symbol id="icon-NAME"> per concern icon and choice."""
+    return _file("icons.svg", "image/svg+xml; charset=utf-8")
+
+
 @routes.get("/kiosk/api/config", name="kiosk-config")
 async def config(request: web.Request) -> web.Response:
     """Languages by their own names, concerns with pictograms, and every text, in the chosen language."""

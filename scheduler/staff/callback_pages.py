@@ -12,7 +12,7 @@ from scheduler.api.public import reminder_offsets
 from scheduler.errors import ValidationFailed
 from scheduler.i18n import N_
 from scheduler.keys import CONFIG, POOL
-from scheduler.staff import auth, ui
+from scheduler.staff import auth, explain, ui
 from scheduler.staff.inbox_pages import inbox_filter
 
 routes = web.RouteTableDef()
@@ -53,9 +53,12 @@ async def callbacks_page(request: web.Request) -> web.Response:
         filt, view = inbox_filter(user, request.query, teams)
         _requests, items = await inbox.load(conn, filt, team_of_staff=user.team_id, now=now)
         details = await callback_details(conn, [i.id for i in items])
+        names = await explain.site_names(conn, user.site_id)
+        explained = await explain.explanations(conn, callbacks=[i.id for i in items])
     lang = ui.language(request, user)
     return ui.render(request, "callbacks.html", {
         "tz": site.timezone, "items": items, "details": details, "view": view, "labels": ui.labels(lang),
+        "whys": explain.whys(lang, names, explained),
         "concern_label": lambda lbl: ui.concern_label(lbl, lang), "outcomes": [o.value for o in callbacks.Outcome],
     })
 

@@ -16,7 +16,7 @@ from scheduler.errors import ValidationFailed
 from scheduler.i18n import N_
 from scheduler.keys import POOL
 from scheduler.policy.rules import Kind
-from scheduler.staff import auth, ui
+from scheduler.staff import auth, explain, ui
 from scheduler.staff.auth import Role, StaffUser
 
 routes = web.RouteTableDef()
@@ -99,6 +99,9 @@ async def inbox_page(request: web.Request) -> web.Response:
         teams, concerns = await _choices(conn, user.site_id)
         filt, view = inbox_filter(user, request.query, teams)
         requests_, callbacks_ = await inbox.load(conn, filt, team_of_staff=user.team_id, now=now)
+        names = await explain.site_names(conn, user.site_id)
+        explained = await explain.explanations(conn, requests=[i.id for i in requests_],
+                                               callbacks=[i.id for i in callbacks_])
     lang = ui.language(request, user)
     queues = []
     for kind, items in (("request", requests_), ("callback", callbacks_)):
@@ -109,7 +112,7 @@ async def inbox_page(request: web.Request) -> web.Response:
         "tz": site.timezone, "queues": queues, "filters": filters, "teams": teams,
         "concerns": [(c["code"], ui.concern_label(c["labels"], lang)) for c in concerns], "channels": CHANNELS,
         "labels": ui.labels(lang), "concern_label": lambda lbl: ui.concern_label(lbl, lang),
-        "selected_team": filt.team_id,
+        "selected_team": filt.team_id, "whys": explain.whys(lang, names, explained),
     })
 
 

@@ -15,7 +15,7 @@ from scheduler.api.public import reminder_offsets
 from scheduler.errors import ValidationFailed
 from scheduler.i18n import LANGUAGES, N_
 from scheduler.keys import CONFIG, POOL
-from scheduler.staff import auth, ui
+from scheduler.staff import auth, explain, ui
 from scheduler.staff.auth import StaffUser
 
 routes = web.RouteTableDef()
@@ -118,13 +118,17 @@ async def request_page(request: web.Request) -> web.Response:
             "people": people, "names": {p["id"]: p["display_name"] for p in people},
             "teams": await conn.fetch("SELECT id, name FROM teams WHERE site_id = $1 ORDER BY name", req.site_id),
             "day": day, "pick_staff": pick_staff, "free": free, "concern_labels": labels_,
+            "explain_names": await explain.site_names(conn, req.site_id),
         }
         async with conn.transaction():
             await audit.record(conn, site_id=req.site_id, actor=user.actor, action="client.view",
                                subject_type="client", subject_id=req.client_id, details={"request_id": request_id})
     lang = ui.language(request, user)
+    explainer = explain.Explainer(lang, context.pop("explain_names"))
+    explanation = explain.lines(req.decision.explanation) if req.decision else []
     return ui.render(request, "request.html", {
-        **context, "labels": ui.labels(lang), "message_kinds": MESSAGE_KINDS,
+        **context, "why": explainer.summary(explanation), "explanation": explainer.rows(explanation),
+        "labels": ui.labels(lang), "message_kinds": MESSAGE_KINDS,
         "concern_label": lambda lbl: ui.concern_label(lbl, lang), "is_open": req.status in requests_.OPEN,
     })
 

@@ -247,6 +247,25 @@ def open_kiosk(page: Any, server: Server, *, idle: int = 600) -> None:
     page.locator("#screen-start").wait_for(state="visible")
 
 
+# The buttons that carry a pictogram, by kiosk screen.
+PICTOGRAM_BUTTONS = {"home": "#screen-home .tile", "concern": "#concern-list button", "kind": "#screen-kind .tile",
+                     "when": "#screen-when [data-part]"}
+
+
+def assert_pictograms(page: Any, selector: str) -> None:
+    """Every button matched shows one drawn SVG pictogram (no emoji glyph), hidden from assistive technology."""
+    buttons = page.locator(selector)
+    assert buttons.count() > 0
+    for i in range(buttons.count()):
+        button = buttons.nth(i)
+        assert button.locator("svg").count() == 1, button.inner_text()
+        assert button.locator("svg").get_attribute("aria-hidden") == "true"
+        drawn = button.locator("svg use").evaluate(
+            "use => { const s = document.querySelector(use.getAttribute('href'));"
+            " const b = use.getBoundingClientRect(); return {symbol: s ? s.id : null, width: b.width}; }")
+        assert drawn["symbol"] and drawn["symbol"] != "icon-fallback" and drawn["width"] > 0, drawn
+
+
 def test_full_kiosk_flow_with_receipt(server: Server, kiosk_page: Any) -> None:
     page = kiosk_page
     open_kiosk(page, server)
@@ -323,6 +342,25 @@ def test_kiosk_check_in(server: Server, kiosk_page: Any) -> None:
     shot(page, "kiosk-checkin-result-de")
 
 
+def test_kiosk_shows_a_neutral_pictogram_for_an_unknown_icon(server: Server, kiosk_page: Any) -> None:
+    page = kiosk_page
+
+    def unknown_icon(route: Any) -> None:
+        response = route.fetch()
+        config = response.json()
+        config["concerns"][0]["icon"] = "no-such-icon"
+        route.fulfill(response=response, json=config)
+    page.route("**/kiosk/api/config*", unknown_icon)
+    open_kiosk(page, server)
+    page.locator("[data-lang=de]").click()
+    page.locator("#screen-home [data-go=concern]").click()
+    page.locator("#screen-concern").wait_for(state="visible")
+    hrefs = page.locator("#concern-list button svg use").evaluate_all("uses => uses.map(u => u.getAttribute('href'))")
+    assert hrefs[0] == "#icon-fallback" and "#icon-fallback" not in hrefs[1:]
+    assert page.locator("#concern-list button").first.locator("svg use").evaluate(
+        "use => use.getBoundingClientRect().width") > 0
+
+
 @pytest.mark.parametrize("lang", ["de", "ar", "uk"])
 def test_every_kiosk_screen_has_no_axe_violations(server: Server, kiosk_page: Any, lang: str) -> None:
     page = kiosk_page
@@ -338,6 +376,8 @@ def test_every_kiosk_screen_has_no_axe_violations(server: Server, kiosk_page: An
         if click:
             page.locator(click).click()
         page.locator(f"#screen-{name}").wait_for(state="visible")
+        if name in PICTOGRAM_BUTTONS:
+            assert_pictograms(page, PICTOGRAM_BUTTONS[name])
         assert_accessible(page, f"kiosk {name} [{lang}]")
         if lang in ("de", "ar"):
             shot(page, f"kiosk-{name}-{lang}")

@@ -3,25 +3,66 @@
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import asyncpg
 from aiohttp.test_utils import TestClient
 
+from scheduler.channels.kiosk import KIOSK_DIR
 from scheduler.i18n import translate
+from scheduler.seed import load_demo
 from tests.factories import SiteFacts, create_appointment, create_client, create_request
 
 TOKEN = {"X-Kiosk-Token": "demo-kiosk-foyer-1"}
 CHECKED_IN = "You are checked in. Please take a seat. We will call you."
 NOT_CHECKED_IN = "We could not check you in here. Please go to the reception desk."
+SVG = "{http://www.w3.org/2000/svg}"
+# Emoji and pictographic symbols, which kiosk machines without an emoji font show as empty boxes.
+EMOJI = re.compile("[\U0001F000-\U0001FFFF\u2600-\u27BF\u2B00-\u2BFF\uFE0F]")
+
+
+def pictogram_names(sprite: str) -> set[str]:
+    """The icon names of the kiosk's SVG sprite (symbols with id icon-NAME), checked for their drawing rules."""
+    names = set()
+    for symbol in ET.fromstring(sprite).iter(f"{SVG}symbol"):
+        assert symbol.get("viewBox") == "0 0 24 24" and symbol.get("stroke") == "currentColor", symbol.get("id")
+        assert symbol.get("fill") == "none" and len(symbol) > 0, symbol.get("id")
+        names.add(symbol.get("id", "").removeprefix("icon-"))
+    return names
 
 
 async def test_front_end_files_are_served(client: TestClient) -> None:
-    files = (("/kiosk/", "text/html"), ("/kiosk/kiosk.js", "text/javascript"), ("/kiosk/kiosk.css", "text/css"))
+    files = (("/kiosk/", "text/html"), ("/kiosk/kiosk.js", "text/javascript"), ("/kiosk/kiosk.css", "text/css"),
+             ("/kiosk/icons.svg", "image/svg+xml"))
     for path, kind in files:
         response = await client.get(path)
         assert response.status == 200 and response.content_type == kind
+
+
+async def test_every_concern_icon_has_a_pictogram(client: TestClient) -> None:
+    response = await client.get("/kiosk/icons.svg")
+    names = pictogram_names(await response.text())
+    demo_icons = {concern["icon"] for concern in load_demo()["concerns"]}
+    assert {"money", "house", "form", "change", "document", "work", "briefcase", "computer", "school",
+            "question"} <= demo_icons
+    assert demo_icons <= names, demo_icons - names
+    assert "fallback" in names  # for icon names the sprite does not know
+    config = await (await client.get("/kiosk/api/config?lang=de", headers=TOKEN)).json()
+    assert config["concerns"] and {c["icon"] for c in config["concerns"]} <= names
+
+
+def test_kiosk_uses_its_pictograms_and_no_emoji() -> None:
+    names = pictogram_names((KIOSK_DIR / "icons.svg").read_text(encoding="utf-8"))
+    page = (KIOSK_DIR / "index.html").read_text(encoding="utf-8")
+    used = set(re.findall(r'<use href="#icon-([a-z-]+)"', page))
+    assert used and used <= names, used - names
+    handler = Path(__file__).resolve().parents[2] / "scheduler" / "channels" / "kiosk.py"
+    for path in (*sorted(KIOSK_DIR.iterdir()), handler):
+        found = EMOJI.findall(path.read_text(encoding="utf-8"))
+        assert not found, f"{path.name}: {found}"
 
 
 async def test_config_needs_a_valid_token(client: TestClient) -> None:
