@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import json
-import time as clock
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
@@ -650,7 +649,8 @@ def test_working_hours_are_validated() -> None:
         WorkingHours(7, time(8), time(12))
 
 
-def test_propose_is_fast() -> None:
+def test_propose_over_four_busy_weeks_finds_the_afternoons() -> None:
+    # How fast this is, is measured in bench/policy.py, not asserted here.
     hours = tuple(WorkingHours(w, time(8), time(16), None, frozenset(Mode)) for w in range(5))
     start = at(2027, 2, 1)
     busy = []
@@ -661,17 +661,13 @@ def test_propose_is_fast() -> None:
     busy = busy[:60]
     cw = CaseworkerAvailability(1, hours, busy=tuple(busy), booked_per_day={})
     d = decision(start, start + timedelta(days=28), count=10)
-    best = float("inf")
-    for _ in range(20):
-        t0 = clock.perf_counter()
-        result = propose(
-            d,
-            [cw],
-            client_windows=ClientWindows(parts=frozenset({DayPart.afternoon})),
-            caps=Caps(8, 15),
-            now=start,
-            calendar=CAL,
-        )
-        best = min(best, clock.perf_counter() - t0)
+    result = propose(
+        d,
+        [cw],
+        client_windows=ClientWindows(parts=frozenset({DayPart.afternoon})),
+        caps=Caps(8, 15),
+        now=start,
+        calendar=CAL,
+    )
     assert len(result) == 10
-    assert best < 0.002, f"propose took {best * 1000:.2f} ms"
+    assert all(not any(a < s.end and s.start < b for a, b in busy) for s in result)
