@@ -11,7 +11,7 @@ import holidays
 class WorkCalendar:
     """Mon-Fri minus public holidays (package `holidays`) minus the site's extra closed days."""
 
-    __slots__ = ("tz", "holiday_region", "extra_closed", "zone", "_country", "_subdiv", "_by_year")
+    __slots__ = ("tz", "holiday_region", "extra_closed", "zone", "_country", "_subdiv", "_by_year", "_between")
 
     def __init__(
         self,
@@ -27,6 +27,8 @@ class WorkCalendar:
         self._country = country
         self._subdiv = subdiv or None
         self._by_year: dict[int, frozenset[date]] = {}
+        # An inbox asks for the same few hundred (received day, today) pairs over and over.
+        self._between: dict[tuple[date, date], int] = {}
         # Fail at construction, not at the first lookup, for an unknown country or region.
         holidays.country_holidays(self._country, subdiv=self._subdiv, years=())
 
@@ -69,6 +71,15 @@ class WorkCalendar:
         da, db = self.local_date(a), self.local_date(b)
         if db < da:
             return -self.workdays_between(b, a)
+        known = self._between.get((da, db))
+        if known is not None:
+            return known
+        if len(self._between) > 50_000:
+            self._between.clear()
+        count = self._between[(da, db)] = self._count_between(da, db)
+        return count
+
+    def _count_between(self, da: date, db: date) -> int:
         # Whole weeks contribute five weekdays each; only their holidays need checking.
         span = (db - da).days
         weeks, rest = divmod(span, 7)
