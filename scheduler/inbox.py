@@ -47,10 +47,21 @@ class InboxFilter:
     team_id: int | None = None
     concern: str | None = None
     channel: str | None = None
-    limit: int = 500
+    limit: int = 500                # how many items of each list, after ordering
 
 
-REQUESTS_SQL = """
+# An inbox is loaded in two steps: the sort keys of every open item (few columns, however long the
+# queue), ordered in Python by the policy; then the full rows of the first `limit` items only.
+REQUEST_FILTER = """
+FROM requests r JOIN concerns c ON c.id = r.concern_id
+WHERE r.site_id = $1 AND r.status IN ('received', 'proposed')
+  AND ($2::bigint IS NULL OR r.staff_id = $2 OR (r.staff_id IS NULL AND r.team_id = $3))
+  AND ($2::bigint IS NOT NULL OR $3::bigint IS NULL OR r.team_id = $3)
+  AND ($4::text IS NULL OR c.code = $4) AND ($5::text IS NULL OR r.channel = $5)
+"""
+REQUEST_KEYS_SQL = "SELECT r.id, r.priority, r.created_at, r.manual_rank" + REQUEST_FILTER
+
+REQUEST_ROWS_SQL = """
 SELECT r.id, r.reference, c.code AS concern, c.labels, r.channel, r.language, r.status, r.priority, r.manual_rank,
        r.created_at, r.modes, r.decision, r.team_id, r.staff_id, r.overdue_flagged_at IS NOT NULL AS overdue,
        r.wants_other_time, r.invitation,
@@ -59,25 +70,24 @@ SELECT r.id, r.reference, c.code AS concern, c.labels, r.channel, r.language, r.
                                  ORDER BY lower(p.during))
                  FROM proposals p WHERE p.request_id = r.id), '[]') AS proposals
 FROM requests r JOIN concerns c ON c.id = r.concern_id
-WHERE r.site_id = $1 AND r.status IN ('received', 'proposed')
-  AND ($2::bigint IS NULL OR r.staff_id = $2 OR (r.staff_id IS NULL AND r.team_id = $3))
-  AND ($2::bigint IS NOT NULL OR $3::bigint IS NULL OR r.team_id = $3)
-  AND ($4::text IS NULL OR c.code = $4) AND ($5::text IS NULL OR r.channel = $5)
-ORDER BY r.manual_rank NULLS LAST, r.priority DESC, r.created_at
-LIMIT $6
+WHERE r.id = ANY($1::bigint[])
 """
 
-CALLBACKS_SQL = """
-SELECT b.id, b.reference, c.code AS concern, c.labels, b.channel, b.language, b.status, b.priority, b.manual_rank,
-       b.created_at, b.decision, b.team_id, b.staff_id, b.overdue_flagged_at IS NOT NULL AS overdue,
-       b.next_attempt_at, b.attempts
+CALLBACK_FILTER = """
 FROM callbacks b JOIN concerns c ON c.id = b.concern_id
 WHERE b.site_id = $1 AND b.status IN ('open', 'in_progress')
   AND ($2::bigint IS NULL OR b.staff_id = $2 OR (b.staff_id IS NULL AND b.team_id = $3))
   AND ($2::bigint IS NOT NULL OR $3::bigint IS NULL OR b.team_id = $3)
   AND ($4::text IS NULL OR c.code = $4) AND ($5::text IS NULL OR b.channel = $5)
-ORDER BY b.manual_rank NULLS LAST, b.priority DESC, b.created_at
-LIMIT $6
+"""
+CALLBACK_KEYS_SQL = "SELECT b.id, b.priority, b.created_at, b.manual_rank" + CALLBACK_FILTER
+
+CALLBACK_ROWS_SQL = """
+SELECT b.id, b.reference, c.code AS concern, c.labels, b.channel, b.language, b.status, b.priority, b.manual_rank,
+       b.created_at, b.decision, b.team_id, b.staff_id, b.overdue_flagged_at IS NOT NULL AS overdue,
+       b.next_attempt_at, b.attempts
+FROM callbacks b JOIN concerns c ON c.id = b.concern_id
+WHERE b.id = ANY($1::bigint[])
 """
 
 
@@ -102,17 +112,19 @@ async def load(conn: asyncpg.Connection, filt: InboxFilter, *, team_of_staff: in
     calendar = site.calendar()
     team_for_mine = team_of_staff if filt.staff_id is not None else filt.team_id
     ordering = await _ordering(conn, filt.site_id, team_for_mine)
-    args = (filt.site_id, filt.staff_id, team_for_mine, filt.concern, filt.channel, filt.limit)
-    request_rows = await conn.fetch(REQUESTS_SQL, *args)
-    callback_rows = await conn.fetch(CALLBACKS_SQL, *args)
+    args = (filt.site_id, filt.staff_id, team_for_mine, filt.concern, filt.channel)
 
-    def ranked(rows: list[asyncpg.Record], make: Any) -> list[InboxItem]:
-        items = {r["id"]: r for r in rows}
-        queue = [QueueItem(r["id"], r["priority"], r["created_at"], r["manual_rank"]) for r in rows]
+    async def ranked(keys_sql: str, rows_sql: str, make: Any) -> list[InboxItem]:
+        keys = await conn.fetch(keys_sql, *args)
+        queue = order([QueueItem(k["id"], k["priority"], k["created_at"], k["manual_rank"]) for k in keys],
+                      ordering, now=now, calendar=calendar)[:filt.limit]
+        rows = {r["id"]: r for r in await conn.fetch(rows_sql, [q.id for q in queue])}
         result = []
-        for q in order(queue, ordering, now=now, calendar=calendar):
+        for q in queue:
+            if q.id not in rows:  # closed between the two reads
+                continue
             waited = max(0, calendar.workdays_between(q.received_at, now))
-            result.append(make(items[q.id], q.priority + ordering.aging_per_workday * waited))
+            result.append(make(rows[q.id], q.priority + ordering.aging_per_workday * waited))
         return result
 
     def request_item(r: asyncpg.Record, score: int) -> InboxItem:
@@ -134,7 +146,8 @@ async def load(conn: asyncpg.Connection, filt: InboxFilter, *, team_of_staff: in
             invitation=None, next_attempt_at=r["next_attempt_at"], attempts=r["attempts"], proposals=(),
         )
 
-    return ranked(request_rows, request_item), ranked(callback_rows, callback_item)
+    return (await ranked(REQUEST_KEYS_SQL, REQUEST_ROWS_SQL, request_item),
+            await ranked(CALLBACK_KEYS_SQL, CALLBACK_ROWS_SQL, callback_item))
 
 
 def item_json(item: InboxItem) -> dict[str, Any]:

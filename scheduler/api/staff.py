@@ -21,6 +21,7 @@ from scheduler.staff.auth import Role, StaffUser, require_staff
 routes = web.RouteTableDef()
 ID = r"{id:\d{1,18}}"
 LEADS = (Role.team_lead, Role.admin)
+API_PAGE, MAX_PAGE = 100, 500  # inbox items per list: the first page by default
 
 
 def _now() -> datetime:
@@ -64,14 +65,18 @@ def _callback_json(c: callbacks.Callback) -> dict[str, Any]:
 
 @routes.get("/api/staff/inbox", name="api-staff-inbox")
 async def get_inbox(request: web.Request) -> web.Response:
-    """My inbox (default), or a team's (?team=ID), in policy order."""
+    """My inbox (default), or a team's (?team=ID), in policy order; the first ?limit= items (default 100)."""
     user = await require_staff(request)
     team = request.query.get("team")
+    limit_text = request.query.get("limit", str(API_PAGE))
+    if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
+        raise ValidationFailed(fields={"limit": N_("This value is not valid.")})
     filt = inbox.InboxFilter(
         site_id=user.site_id,
         staff_id=None if team else user.id,
         team_id=int(team) if team and team.isdigit() else (None if not team else -1),
-        concern=request.query.get("concern") or None, channel=request.query.get("channel") or None)
+        concern=request.query.get("concern") or None, channel=request.query.get("channel") or None,
+        limit=int(limit_text))
     async with request.app[POOL].acquire() as conn:
         found_requests, found_callbacks = await inbox.load(conn, filt, team_of_staff=user.team_id, now=_now())
     return web.json_response({"requests": [inbox.item_json(i) for i in found_requests],

@@ -268,3 +268,19 @@ async def test_another_time_goes_back_to_the_caseworker_marked(client: TestClien
     assert await conn.fetchval("SELECT status FROM appointments WHERE request_id = $1", request_id) == "cancelled"
     inbox = await (await client.get("/api/staff/inbox", headers=headers)).json()
     assert next(i for i in inbox["requests"] if i["id"] == request_id)["wants_other_time"] is True
+
+
+async def test_inbox_order_covers_the_whole_queue_and_pages(client: TestClient, conn: asyncpg.Connection,
+                                                            site: SiteFacts) -> None:
+    from tests import factories
+
+    # An old low-priority request has aged past newer higher-priority ones: it must come first even when
+    # the page is smaller than the queue.
+    old = await factories.create_request(conn, site, staff="cw.meyer", priority=10,
+                                         created_at=datetime.now(UTC) - timedelta(days=30))
+    for _ in range(5):
+        await factories.create_request(conn, site, staff="cw.meyer", priority=60)
+    headers = await staff_headers(client)
+    page = await (await client.get("/api/staff/inbox?limit=2", headers=headers)).json()
+    assert len(page["requests"]) == 2 and page["requests"][0]["id"] == old
+    assert (await client.get("/api/staff/inbox?limit=0", headers=headers)).status == 422
