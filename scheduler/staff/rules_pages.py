@@ -15,7 +15,7 @@ from scheduler.i18n import N_, translate
 from scheduler.keys import POOL
 from scheduler.policy import store
 from scheduler.policy.rules import RuleSet, RuleSetInvalid, dump_yaml, load_yaml
-from scheduler.staff import auth, ui
+from scheduler.staff import auth, rule_errors, ui
 from scheduler.staff.auth import Role, StaffUser
 
 routes = web.RouteTableDef()
@@ -74,8 +74,8 @@ def _source(policy: store.StoredPolicy) -> str:
 
 
 def error_lines(lang: str, error: RuleSetInvalid) -> list[str]:
-    """Every problem of a rule set, one line each, naming where it is."""
-    return [translate(lang, e.message) for e in error.errors]
+    """Every problem of a rule set, one line each, naming where it is, in the staff member's language."""
+    return [rule_errors.describe(e, lang) for e in error.errors]
 
 
 @routes.get("/staff/rules", name="staff-rules")

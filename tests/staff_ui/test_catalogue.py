@@ -13,7 +13,7 @@ STAFF = Path(__file__).resolve().parents[2] / "scheduler"
 TEMPLATE_CALL = re.compile(r"""\b_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 MARKED = re.compile(r"""\bN_\(\s*(?:"((?:[^"\\]|\\.)*)"|'((?:[^'\\]|\\.)*)')""")
 PAGE_MODULES = ("ui", "pages", "inbox_pages", "request_pages", "callback_pages", "calendar_pages", "rules_pages",
-                "dashboard", "admin_pages", "explain")
+                "rule_errors", "dashboard", "admin_pages", "explain")
 CALL_OUTCOMES = ("reached", "no answer", "wrong number")  # translated as _(outcome|replace('_', ' '))
 
 
