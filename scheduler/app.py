@@ -108,7 +108,7 @@ def _add_web(app: web.Application) -> None:
     app[ERROR_PAGE] = web_channel.error_page
 
 
-# -- notifications (issue 4) -----------------------------------------------------------------------
+# -- notifications ------------------------------------------------------------------------------
 
 async def _senders(app: web.Application) -> AsyncIterator[None]:
     """SMS (and e-mail) senders, created inside the running loop and closed at shutdown."""

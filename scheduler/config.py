@@ -39,7 +39,6 @@ class ServerConfig:
 class DatabaseConfig:
     url: str | None = None
     embedded_dir: str = ".data/postgres"
-    pool_min: int = 1
     pool_max: int = 10
     command_timeout: float = 10.0
 

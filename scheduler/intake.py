@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -212,16 +212,32 @@ async def _earlier(conn: asyncpg.Connection, site_id: int, intake: Intake) -> Su
     return Submitted(Kind.appointment, rq.id, rq.reference, rq.link_token, rq.status.value, rq.language) if rq else None
 
 
+CODE_CONSTRAINTS = frozenset({"requests_reference_key", "requests_link_token_key", "callbacks_reference_key",
+                              "callbacks_link_token_key"})
+
+
+async def _with_fresh_codes(conn: asyncpg.Connection,
+                            insert: Callable[[str, str], Awaitable[int | None]]) -> tuple[int | None, str, str]:
+    """Run an insert with a new reference and link token; draw again in the rare case one is taken."""
+    for attempt in range(3):
+        reference, token = references.new_reference(), references.new_link_token()
+        try:
+            async with conn.transaction():  # a savepoint: a clash leaves the caller's transaction usable
+                return await insert(reference, token), reference, token
+        except asyncpg.UniqueViolationError as e:
+            if e.constraint_name not in CODE_CONSTRAINTS or attempt == 2:
+                raise
+    raise AssertionError("unreachable")
+
+
 async def _submit_request(conn: asyncpg.Connection, site: availability.Site, intake: Intake, concern: asyncpg.Record,
                           client: clients.Client, *, now: datetime,
                           reminder_offsets: tuple[timedelta, ...]) -> Submitted:
-    token = references.new_link_token()
-    reference = references.new_reference()
-    request_id = await requests_.insert(
+    request_id, reference, token = await _with_fresh_codes(conn, lambda reference, token: requests_.insert(
         conn, site_id=site.id, client_id=client.id, concern_id=concern["id"], channel=intake.channel,
         reference=reference, link_token=token, language=intake.language, modes=list(intake.modes),
         windows=intake.windows, note=intake.note, idempotency_key=intake.idempotency_key,
-        invitation=intake.invitation, notice_text=intake.notice_text, created_by=intake.created_by)
+        invitation=intake.invitation, notice_text=intake.notice_text, created_by=intake.created_by))
     if request_id is None:  # a concurrent retry with the same key won the insert
         earlier = await _earlier(conn, site.id, intake)
         if earlier is None:
@@ -274,12 +290,10 @@ async def plan_and_propose(conn: asyncpg.Connection, *, site: availability.Site,
 
 async def _submit_callback(conn: asyncpg.Connection, site: availability.Site, intake: Intake,
                            concern: asyncpg.Record, client: clients.Client, *, now: datetime) -> Submitted:
-    token = references.new_link_token()
-    reference = references.new_reference()
-    callback_id = await callbacks.insert(
+    callback_id, reference, token = await _with_fresh_codes(conn, lambda reference, token: callbacks.insert(
         conn, site_id=site.id, client_id=client.id, concern_id=concern["id"], channel=intake.channel,
         reference=reference, link_token=token, phone=intake.phone, language=intake.language,
-        windows=intake.windows, note=intake.note, idempotency_key=intake.idempotency_key)
+        windows=intake.windows, note=intake.note, idempotency_key=intake.idempotency_key))
     if callback_id is None:
         earlier = await _earlier(conn, site.id, intake)
         if earlier is None:

@@ -2,7 +2,7 @@
 
 A RuleError carries a stable ``code`` and ``params`` (see rules.py); its ``message`` is English only. Here
 each code has its own catalogue text, and the place is named the way the editor shows it: the rule
-("Rule “under-25”, field “then.duration”") or the section ("Defaults (defaults), field “duration”"). A
+("Rule “under-25”, field “then.duration”") or the section ("The defaults (defaults), field “duration”"). A
 sentence is the place, a colon and what is wrong, e.g. in German:
 „Regel „under-25“, Feld „then.duration“: erlaubt ist 5m bis 4h, angegeben war „9h“.“
 Values stay as written in the YAML (field names, modes, "9h"); only the words around them are translated.
@@ -33,29 +33,43 @@ SECTIONS: Final = {
 }
 _RULE_SET: Final = N_("The rule set")
 
-# What is wrong, per code; %(allowed)s and %(got)s are already formatted for the language.
-DETAILS: Final = {
-    "not-a-mapping": N_("must be fields of the form “name: value”, given was %(got)s."),
-    "not-a-list": N_("must be a list (or a single value), given was %(got)s."),
-    "bad-type": N_("must be %(expected)s (allowed: %(allowed)s), given was %(got)s."),
-    "unknown-field": N_("there is no such field; allowed fields are %(allowed)s."),
-    "missing": N_("this field is required but missing."),
-    "empty": N_("this field must not be empty."),
-    "duplicate-id": N_("the id “%(id)s” is already used by rule no. %(first)s; every rule needs its own id."),
-    "bad-id": N_("an id has 1 to 64 letters, digits, “-”, “_” or “.”, starts with a letter or digit and is not "
-                 "“defaults”; given was %(got)s."),
-    "bad-duration": N_("allowed is a duration like 20m, 2h or 1h30m from %(allowed)s, given was %(got)s."),
-    "bad-workdays": N_("allowed is a number of workdays like “1 workday” or “10 workdays”, %(allowed)s; "
-                       "given was %(got)s."),
-    "out-of-range": N_("allowed is %(allowed)s, given was %(got)s."),
-    "bad-mode": N_("allowed are only the modes %(allowed)s, given was %(got)s."),
-    "bad-value": N_("allowed is one of %(allowed)s, given was %(got)s."),
-    "bad-route": N_("allowed is {team: CODE} (a code of lowercase letters, digits, “-” or “_”), {caseworker: ID} "
-                    "(a positive number) or {caseworker: assigned}; given was %(got)s."),
-    "within-before-lead-time": N_("“within” (%(within)s) must be at least “lead_time” (%(lead_time)s) once the "
-                                  "defaults are applied."),
-    "auto-confirm-in-defaults": N_("must be false, because only a rule can switch on automatic confirmation; "
-                                   "given was %(got)s."),
+# What is wrong, per code; %(allowed)s and %(got)s are already formatted for the language. (One string per
+# N_ call, each within the line length: longer explanations are a second sentence.)
+_NOT_A_MAPPING = N_("must be fields of the form “name: value”, given was %(got)s.")
+_NOT_A_LIST = N_("must be a list (or a single value), given was %(got)s.")
+_BAD_TYPE = N_("must be %(expected)s (allowed: %(allowed)s), given was %(got)s.")
+_UNKNOWN_FIELD = N_("there is no such field; allowed fields are %(allowed)s.")
+_MISSING = N_("this field is required but missing.")
+_EMPTY = N_("this field must not be empty.")
+_DUPLICATE_ID = N_("the id “%(id)s” is already used by rule no. %(first)s; every rule needs its own id.")
+_BAD_ID = N_("allowed are 1 to 64 letters, digits, “-”, “_” or “.”, first a letter or digit; given was %(got)s.")
+_RESERVED_ID = N_("The id “defaults” is reserved.")
+_BAD_DURATION = N_("allowed is a duration like 20m, 2h or 1h30m from %(allowed)s, given was %(got)s.")
+_BAD_WORKDAYS = N_("allowed are workdays written like “1 workday” or “10 workdays”, %(allowed)s; given was %(got)s.")
+_OUT_OF_RANGE = N_("allowed is %(allowed)s, given was %(got)s.")
+_BAD_MODE = N_("allowed are only the modes %(allowed)s, given was %(got)s.")
+_BAD_VALUE = N_("allowed is one of %(allowed)s, given was %(got)s.")
+_BAD_ROUTE = N_("allowed is {team: CODE}, {caseworker: ID} or {caseworker: assigned}; given was %(got)s.")
+_ROUTE_PARTS = N_("CODE consists of lowercase letters, digits, “-” or “_”; ID is a positive number.")
+_WITHIN = N_("“within” (%(within)s) must not be shorter than “lead_time” (%(lead_time)s) with defaults applied.")
+_AUTO_CONFIRM = N_("must be false, because only a rule can switch on automatic confirmation; given was %(got)s.")
+DETAILS: Final[dict[str, tuple[str, ...]]] = {
+    "not-a-mapping": (_NOT_A_MAPPING,),
+    "not-a-list": (_NOT_A_LIST,),
+    "bad-type": (_BAD_TYPE,),
+    "unknown-field": (_UNKNOWN_FIELD,),
+    "missing": (_MISSING,),
+    "empty": (_EMPTY,),
+    "duplicate-id": (_DUPLICATE_ID,),
+    "bad-id": (_BAD_ID, _RESERVED_ID),
+    "bad-duration": (_BAD_DURATION,),
+    "bad-workdays": (_BAD_WORKDAYS,),
+    "out-of-range": (_OUT_OF_RANGE,),
+    "bad-mode": (_BAD_MODE,),
+    "bad-value": (_BAD_VALUE,),
+    "bad-route": (_BAD_ROUTE, _ROUTE_PARTS),
+    "within-before-lead-time": (_WITHIN,),
+    "auto-confirm-in-defaults": (_AUTO_CONFIRM,),
 }
 _YAML_AT: Final = N_("The rule set is not valid YAML: line %(line)s, column %(column)s (%(problem)s).")
 _YAML: Final = N_("The rule set is not valid YAML (%(problem)s).")
@@ -108,10 +122,11 @@ class _Describer:
             if p.get("line", "0") in ("", "0"):
                 return self._(_YAML, problem=p.get("problem", ""))
             return self._(_YAML_AT, line=p["line"], column=p.get("column", "?"), problem=p.get("problem", ""))
-        detail = DETAILS.get(error.code)
-        if detail is None:
+        details = DETAILS.get(error.code)
+        if details is None:
             return error.message
-        return f"{self.subject(error)}: {self._(detail, **self.detail_params(error))}"
+        params = self.detail_params(error)
+        return f"{self.subject(error)}: " + " ".join(self._(msgid, **params) for msgid in details)
 
     def subject(self, error: RuleError) -> str:
         p = error.params

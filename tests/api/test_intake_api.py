@@ -93,3 +93,13 @@ async def test_public_status_and_client_cancel(client: TestClient, conn: asyncpg
     assert (await r.json())["status"] == "withdrawn"
     assert (await client.post(f"/api/public/{body['token']}/cancel")).status == 409
     assert (await client.get("/api/public/" + "x" * 43)).status == 404
+
+
+async def test_a_reference_already_taken_is_drawn_again(client: TestClient, conn: asyncpg.Connection,
+                                                        monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    first = await (await client.post("/api/requests", json=appointment_body())).json()
+    drawn = iter([first["reference"], "K7Q4-M2XD"])
+    monkeypatch.setattr(references, "new_reference", lambda: next(drawn))
+    second = await client.post("/api/requests", json=appointment_body())
+    assert second.status == 201 and (await second.json())["reference"] == "K7Q4-M2XD"
+    assert await conn.fetchval("SELECT count(*) FROM requests") == 2

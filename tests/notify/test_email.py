@@ -21,7 +21,11 @@ from tests.factories import SiteFacts
 from tests.notify.conftest import free_port, row
 
 START = datetime(2030, 3, 10, 9, 0, tzinfo=UTC)
-NOW = datetime.now(UTC) + timedelta(minutes=1)
+
+
+def later() -> datetime:
+    """A moment just after now, when a row queued by the test is due (taken at call time, not import)."""
+    return datetime.now(UTC) + timedelta(minutes=1)
 
 
 class Inbox:
@@ -64,7 +68,7 @@ async def test_invite_mail_request_then_cancel(pool: asyncpg.Pool, conn: asyncpg
     mailer = Senders(sms=senders.sms, email=SmtpEmail(host="127.0.0.1", port=port, sender="termine@jc.example"))
     appointment_id = await factories.create_appointment(conn, site, start=START)
     first = await queue_invite(conn, site, appointment_id)
-    assert (await dispatch_due(pool, mailer, now=NOW)).sent == 1
+    assert (await dispatch_due(pool, mailer, now=later())).sent == 1
     assert (await row(conn, first)).status is OutboxStatus.sent
     [(sender, recipients, message)] = inbox.messages
     assert sender == "termine@jc.example" and recipients == ["client@example.org"]
@@ -77,7 +81,7 @@ async def test_invite_mail_request_then_cancel(pool: asyncpg.Pool, conn: asyncpg
     await conn.execute("UPDATE appointments SET status = 'cancelled', sequence = 1, updated_at = now() "
                        "WHERE id = $1", appointment_id)
     await queue_invite(conn, site, appointment_id)
-    assert (await dispatch_due(pool, mailer, now=NOW + timedelta(minutes=1))).sent == 1
+    assert (await dispatch_due(pool, mailer, now=later() + timedelta(minutes=1))).sent == 1
     part, cal = calendar_part(inbox.messages[1][2])
     assert part.get_param("method") == "CANCEL"
     assert cal.method.value == "CANCEL" and int(cal.vevent.sequence.value) == 1
@@ -89,7 +93,7 @@ async def test_site_without_email_fails_visibly(pool: asyncpg.Pool, conn: asyncp
     mailer = Senders(sms=senders.sms, email=SmtpEmail(host="127.0.0.1", port=port, sender="termine@jc.example"))
     appointment_id = await factories.create_appointment(conn, site, start=START)
     outbox_id = await queue_invite(conn, site, appointment_id)
-    await dispatch_due(pool, mailer, now=NOW)
+    await dispatch_due(pool, mailer, now=later())
     message = await row(conn, outbox_id)
     assert message.status is OutboxStatus.failed and message.error_code == "email-disabled"
     assert not inbox.messages

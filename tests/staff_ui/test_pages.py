@@ -281,7 +281,7 @@ async def test_rules_validate_preview_activate_and_roll_back(client: TestClient,
     r = await client.post("/staff/rules", data={"yaml": BROKEN_RULES, "action": "validate", "csrf_token": csrf})
     html = await r.text()
     assert r.status == 422
-    problems = re.findall(r"<li>(Rule &#39;fast&#39;[^<]*)</li>", html)
+    problems = re.findall(r"<li>(Regel „fast“[^<]*)</li>", html)  # in the staff member's language
     assert len(problems) == 2, html  # every problem, not just the first
     r = await client.post("/staff/rules", data={"yaml": TEAM_RULES, "action": "validate", "csrf_token": csrf})
     assert r.status == 200 and 'id="rule-valid"' in await r.text()
