@@ -11,6 +11,7 @@ import argparse
 import asyncio
 import base64
 import binascii
+import contextlib
 import logging
 import re
 import secrets
@@ -264,10 +265,9 @@ class FakeTwilio:
             self.create_requests += 1
             stall = self._stalls.popleft() if self._stalls else None
         if stall is not None:
-            try:
+            # Hold the request for `stall` seconds, or until the fake shuts down.
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), stall)
-            except TimeoutError:
-                pass
         user = self._auth_user(request)
         if user is None:
             return _error(401, 20003)
