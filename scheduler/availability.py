@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter
 from dataclasses import dataclass
-from datetime import date, datetime
-from zoneinfo import ZoneInfo
+from datetime import datetime
+from uuid import UUID
 
 import asyncpg
 from asyncpg.types import Range
@@ -27,6 +27,7 @@ class Site:
     public_base_url: str
     email_enabled: bool
     retention_days: int
+    config_stamp: UUID  # renewed on every change of teams, concerns or rule sets
 
     def calendar(self) -> WorkCalendar:
         """The site's working-day calendar (time zone and public holidays)."""
@@ -45,7 +46,7 @@ def _calendar(tz: str, region: str) -> WorkCalendar:
 
 
 SITE_COLUMNS = ("id, code, name, timezone, address, holiday_region, languages, public_base_url, "
-                "email_enabled, retention_days")
+                "email_enabled, retention_days, config_stamp")
 
 
 def _site(row: asyncpg.Record) -> Site:
@@ -84,56 +85,47 @@ async def candidates(conn: asyncpg.Connection, *, site_id: int, team_id: int | N
     return speakers or [r["id"] for r in rows]
 
 
+_LOAD = """
+SELECT s.id AS staff_id,
+  (SELECT array_agg(ROW(w.weekday, w.starts, w.ends, w.room, w.modes)) FROM working_hours w
+    WHERE w.staff_id = s.id) AS hours,
+  (SELECT range_agg(a.during) FROM absences a WHERE a.staff_id = s.id AND a.during && $2) AS absent,
+  (SELECT range_agg(x.during) FROM (
+      SELECT ap.during FROM appointments ap
+      WHERE ap.staff_id = s.id AND ap.status = 'confirmed' AND ap.during && $2
+      UNION ALL
+      SELECT p.during FROM proposals p JOIN requests r ON r.id = p.request_id
+      WHERE p.staff_id = s.id AND p.during && $2 AND r.status IN ('received', 'proposed')
+        AND r.id IS DISTINCT FROM $3) x) AS busy,
+  (SELECT array_agg((lower(ap.during) AT TIME ZONE $4)::date) FROM appointments ap
+    WHERE ap.staff_id = s.id AND ap.status = 'confirmed' AND ap.during && $2) AS booked_days
+FROM unnest($1::bigint[]) WITH ORDINALITY AS s(id, n)
+ORDER BY s.n
+"""
+
+
 async def load(conn: asyncpg.Connection, *, staff_ids: list[int], start: datetime, end: datetime, tz: str,
                exclude_request_id: int | None = None) -> list[CaseworkerAvailability]:
     """Availability of caseworkers between start and end: hours, absences, bookings and held proposals.
 
     Open proposals of other requests count as busy, so two clients are rarely offered the same time;
-    if it still happens, the booking constraint decides.
+    if it still happens, the booking constraint decides. Busy times are merged in PostgreSQL
+    (`range_agg`), so a long queue of held proposals arrives as a few ranges, not thousands of rows.
     """
     if not staff_ids:
         return []
-    window = Range(start, end)
-    hours = await conn.fetch(
-        "SELECT staff_id, weekday, starts, ends, room, modes FROM working_hours WHERE staff_id = ANY($1)",
-        staff_ids,
-    )
-    absences = await conn.fetch(
-        "SELECT staff_id, lower(during) AS s, upper(during) AS e FROM absences "
-        "WHERE staff_id = ANY($1) AND during && $2",
-        staff_ids, window,
-    )
-    busy = await conn.fetch(
-        """
-        SELECT staff_id, lower(during) AS s, upper(during) AS e, true AS booked FROM appointments
-        WHERE staff_id = ANY($1) AND status = 'confirmed' AND during && $2
-        UNION ALL
-        SELECT p.staff_id, lower(p.during), upper(p.during), false FROM proposals p
-        JOIN requests r ON r.id = p.request_id
-        WHERE p.staff_id = ANY($1) AND p.during && $2 AND r.status IN ('received', 'proposed')
-          AND r.id IS DISTINCT FROM $3
-        """,
-        staff_ids, window, exclude_request_id,
-    )
-    zone = ZoneInfo(tz)
-    by_staff_hours: dict[int, list[WorkingHours]] = defaultdict(list)
-    for r in hours:
-        by_staff_hours[r["staff_id"]].append(WorkingHours(
-            weekday=r["weekday"], start=r["starts"], end=r["ends"], room=r["room"],
-            modes=frozenset(Mode(m) for m in r["modes"])))
-    by_staff_absent: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    for r in absences:
-        by_staff_absent[r["staff_id"]].append((r["s"], r["e"]))
-    by_staff_busy: dict[int, list[tuple[datetime, datetime]]] = defaultdict(list)
-    booked: dict[int, dict[date, int]] = defaultdict(lambda: defaultdict(int))
-    for r in busy:
-        by_staff_busy[r["staff_id"]].append((r["s"], r["e"]))
-        if r["booked"]:
-            booked[r["staff_id"]][r["s"].astimezone(zone).date()] += 1
+    rows = await conn.fetch(_LOAD, staff_ids, Range(start, end), exclude_request_id, tz)
     return [
         CaseworkerAvailability(
-            caseworker_id=sid, hours=tuple(by_staff_hours[sid]), absences=tuple(by_staff_absent[sid]),
-            busy=tuple(by_staff_busy[sid]), booked_per_day=dict(booked[sid]),
+            caseworker_id=r["staff_id"],
+            hours=tuple(WorkingHours(weekday=h[0], start=h[1], end=h[2], room=h[3],
+                                     modes=frozenset(Mode(m) for m in h[4])) for h in r["hours"] or ()),
+            absences=_spans(r["absent"]), busy=_spans(r["busy"]),
+            booked_per_day=dict(Counter(r["booked_days"] or ())),
         )
-        for sid in staff_ids
+        for r in rows
     ]
+
+
+def _spans(multirange: list[Range] | None) -> tuple[tuple[datetime, datetime], ...]:
+    return tuple((span.lower, span.upper) for span in multirange or ())

@@ -105,19 +105,19 @@ async def find_by_idempotency_key(conn: asyncpg.Connection, site_id: int, key: s
 
 async def insert(conn: asyncpg.Connection, *, site_id: int, client_id: int, concern_id: int, channel: str,
                  reference: str, link_token: str, phone: str, language: str, windows: Mapping[str, Any],
-                 note: str, idempotency_key: str | None) -> int | None:
-    """Insert a new callback; None when the idempotency key was already used."""
+                 note: str, idempotency_key: str | None) -> tuple[int, str, str] | None:
+    """Insert a new callback: (id, reference, link token), or None when a unique value is taken (see intake)."""
     callback_id: int | None = await conn.fetchval(
         """
         INSERT INTO callbacks (site_id, client_id, concern_id, channel, reference, link_token, phone, language,
                                windows, note, idempotency_key)
         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
-        ON CONFLICT (site_id, idempotency_key) DO NOTHING RETURNING id
+        ON CONFLICT DO NOTHING RETURNING id
         """,
         site_id, client_id, concern_id, channel, reference, link_token, phone, language, dict(windows), note,
         idempotency_key,
     )
-    return callback_id
+    return None if callback_id is None else (callback_id, reference, link_token)
 
 
 async def store_decision(conn: asyncpg.Connection, callback_id: int, *, decision: Decision, team_id: int | None,

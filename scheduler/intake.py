@@ -11,16 +11,30 @@ import unicodedata
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 
-from scheduler import appointments, audit, availability, callbacks, clients, notices, phones, planning, references
+from scheduler import (
+    appointments,
+    audit,
+    availability,
+    callbacks,
+    clients,
+    notices,
+    phones,
+    planning,
+    references,
+    site_config,
+)
 from scheduler import requests as requests_
-from scheduler.errors import NotFound, ValidationFailed
+from scheduler.errors import ValidationFailed
 from scheduler.i18n import LANGUAGES, N_, normalise
 from scheduler.metrics import INTAKE
+from scheduler.policy.engine import Slot
 from scheduler.policy.rules import Kind
+
+T = TypeVar("T")
 
 CHANNELS = ("web", "kiosk", "phone", "sms", "staff")
 MODES = ("in_person", "phone", "video")
@@ -164,14 +178,12 @@ def _parse_windows(raw: object, errors: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-async def _concern(conn: asyncpg.Connection, site_id: int, code: str, channel: str) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        "SELECT id, code, urgent, modes, channels FROM concerns WHERE site_id = $1 AND code = $2 AND active",
-        site_id, code,
-    )
-    if row is None or channel not in row["channels"]:
+async def _concern(conn: asyncpg.Connection, site: availability.Site, code: str,
+                   channel: str) -> site_config.Concern:
+    concern = (await site_config.load(conn, site)).concerns.get(code)
+    if concern is None or channel not in concern.channels:
         raise ValidationFailed(fields={"concern": N_("Please choose what it is about.")})
-    return row
+    return concern
 
 
 async def submit(pool: asyncpg.Pool, intake: Intake, *, now: datetime,
@@ -188,7 +200,7 @@ async def submit(pool: asyncpg.Pool, intake: Intake, *, now: datetime,
             earlier = await _earlier(conn, site.id, intake)
             if earlier is not None:
                 return earlier
-        concern = await _concern(conn, site.id, intake.concern, intake.channel)
+        concern = await _concern(conn, site, intake.concern, intake.channel)
         client = await clients.upsert_by_phone(
             conn, site_id=site.id, phone=intake.phone, language=intake.language, sms_consent=intake.sms_consent,
             customer_number=intake.customer_number, name=intake.name)
@@ -212,48 +224,78 @@ async def _earlier(conn: asyncpg.Connection, site_id: int, intake: Intake) -> Su
     return Submitted(Kind.appointment, rq.id, rq.reference, rq.link_token, rq.status.value, rq.language) if rq else None
 
 
-CODE_CONSTRAINTS = frozenset({"requests_reference_key", "requests_link_token_key", "callbacks_reference_key",
-                              "callbacks_link_token_key"})
+async def _insert_with_fresh_codes(conn: asyncpg.Connection, site_id: int, intake: Intake,
+                                   insert: Callable[[str, str], Awaitable[T | None]]) -> T | Submitted:
+    """Run an insert with a new reference and link token.
+
+    The insert does nothing when a unique value is taken: then either a retry with the same idempotency key
+    won (its result is returned), or a code was taken, and new ones are drawn.
+    """
+    for _ in range(3):
+        inserted = await insert(references.new_reference(), references.new_link_token())
+        if inserted is not None:
+            return inserted
+        if intake.idempotency_key:
+            earlier = await _earlier(conn, site_id, intake)
+            if earlier is not None:
+                return earlier
+    raise RuntimeError("three references in a row were taken")
 
 
-async def _with_fresh_codes(conn: asyncpg.Connection,
-                            insert: Callable[[str, str], Awaitable[int | None]]) -> tuple[int | None, str, str]:
-    """Run an insert with a new reference and link token; draw again in the rare case one is taken."""
-    for attempt in range(3):
-        reference, token = references.new_reference(), references.new_link_token()
-        try:
-            async with conn.transaction():  # a savepoint: a clash leaves the caller's transaction usable
-                return await insert(reference, token), reference, token
-        except asyncpg.UniqueViolationError as e:
-            if e.constraint_name not in CODE_CONSTRAINTS or attempt == 2:
-                raise
-    raise AssertionError("unreachable")
-
-
-async def _submit_request(conn: asyncpg.Connection, site: availability.Site, intake: Intake, concern: asyncpg.Record,
-                          client: clients.Client, *, now: datetime,
+async def _submit_request(conn: asyncpg.Connection, site: availability.Site, intake: Intake,
+                          concern: site_config.Concern, client: clients.Client, *, now: datetime,
                           reminder_offsets: tuple[timedelta, ...]) -> Submitted:
-    request_id, reference, token = await _with_fresh_codes(conn, lambda reference, token: requests_.insert(
-        conn, site_id=site.id, client_id=client.id, concern_id=concern["id"], channel=intake.channel,
-        reference=reference, link_token=token, language=intake.language, modes=list(intake.modes),
-        windows=intake.windows, note=intake.note, idempotency_key=intake.idempotency_key,
-        invitation=intake.invitation, notice_text=intake.notice_text, created_by=intake.created_by))
-    if request_id is None:  # a concurrent retry with the same key won the insert
-        earlier = await _earlier(conn, site.id, intake)
-        if earlier is None:
-            raise NotFound()
-        return earlier
-    actor = f"staff:{intake.created_by}" if intake.created_by else f"client:{intake.channel}"
-    await audit.record(conn, site_id=site.id, actor=actor, action="request.received", subject_type="request",
-                       subject_id=request_id, details={"channel": intake.channel, "concern": intake.concern})
+    # Plan first, then store request, decision, proposals and audit rows in one statement.
     route = (None, intake.route_staff_id) if intake.route_staff_id else None
-    request = await requests_.get(conn, request_id)
-    status = await plan_and_propose(conn, site=site, request=request, client=client, urgent=concern["urgent"],
-                                    now=now, route=route, reminder_offsets=reminder_offsets, actor="policy")
+    plan = await planning.make_plan(
+        conn, site=site, kind=Kind.appointment, concern_code=intake.concern, urgent=concern.urgent,
+        channel=intake.channel, language=intake.language, modes=intake.modes, client=client, received_at=now,
+        now=now, route=route)
+    slots = await planning.find_slots(conn, site=site, plan=plan, language=intake.language,
+                                      windows=dict(intake.windows), now=now)
+    auto_book = plan.auto_confirm and bool(slots)
+    proposals = [] if auto_book else slots
+    actor = f"staff:{intake.created_by}" if intake.created_by else f"client:{intake.channel}"
+    events: list[tuple[str, str, Mapping[str, object]]] = [
+        (actor, "request.received", {"channel": intake.channel, "concern": intake.concern})]
+    if proposals:
+        events.append(("policy", "request.proposed", {"proposals": len(proposals)}))
+    new = requests_.NewRequest(
+        site_id=site.id, client_id=client.id, concern_id=concern.id, channel=intake.channel,
+        language=intake.language, modes=list(intake.modes), windows=intake.windows, note=intake.note,
+        idempotency_key=intake.idempotency_key, invitation=intake.invitation, notice_text=intake.notice_text,
+        created_by=intake.created_by,
+        status=requests_.Status.proposed if proposals else requests_.Status.received,
+        decision=plan.decision, team_id=plan.team_id, staff_id=plan.staff_id, deadline_at=plan.deadline_at,
+        policy_ids=plan.policy_ids, proposals=proposals, events=events)
+    stored = await _insert_with_fresh_codes(
+        conn, site.id, intake,
+        lambda reference, token: requests_.insert(conn, new, reference=reference, link_token=token))
+    if isinstance(stored, Submitted):  # a concurrent retry with the same key won the insert
+        return stored
+    status = stored.status
+    if auto_book:
+        status = await _auto_book(conn, site, stored, client, slots[0], now=now, reminder_offsets=reminder_offsets)
     if intake.invitation is None:
-        await notices.request_received(conn, client=client, request_id=request_id, reference=reference,
-                                       link_token=token, kind="request")
-    return Submitted(Kind.appointment, request_id, reference, token, status, intake.language)
+        await notices.request_received(conn, client=client, request_id=stored.id, reference=stored.reference,
+                                       link_token=stored.link_token, kind="request")
+    return Submitted(Kind.appointment, stored.id, stored.reference, stored.link_token, status.value,
+                     intake.language)
+
+
+async def _auto_book(conn: asyncpg.Connection, site: availability.Site, request: requests_.Request,
+                     client: clients.Client, slot: Slot, *, now: datetime,
+                     reminder_offsets: tuple[timedelta, ...]) -> requests_.Status:
+    """Book the first slot where the owning team's rules confirm by themselves."""
+    appointment = await appointments.book(
+        conn, site_id=site.id, request_id=request.id, client_id=client.id, staff_id=slot.caseworker_id,
+        start=slot.start, end=slot.end, mode=slot.mode.value, room=slot.room, actor="policy:auto-confirm")
+    await requests_.transition(conn, request.id, to=requests_.Status.scheduled, actor="policy:auto-confirm",
+                               site_id=site.id, staff_id=slot.caseworker_id)
+    await requests_.clear_proposals(conn, request.id)
+    await notices.appointment_confirmed(conn, client=client, appointment=appointment,
+                                        link_token=request.link_token, reminder_offsets=reminder_offsets, now=now)
+    return requests_.Status.scheduled
 
 
 async def plan_and_propose(conn: asyncpg.Connection, *, site: availability.Site, request: requests_.Request,
@@ -270,16 +312,8 @@ async def plan_and_propose(conn: asyncpg.Connection, *, site: availability.Site,
     slots = await planning.find_slots(conn, site=site, plan=plan, language=request.language,
                                       windows=request.windows, now=now, exclude_request_id=request.id)
     if plan.auto_confirm and slots:
-        slot = slots[0]
-        appointment = await appointments.book(
-            conn, site_id=site.id, request_id=request.id, client_id=client.id, staff_id=slot.caseworker_id,
-            start=slot.start, end=slot.end, mode=slot.mode.value, room=slot.room, actor="policy:auto-confirm")
-        await requests_.transition(conn, request.id, to=requests_.Status.scheduled, actor="policy:auto-confirm",
-                                   site_id=site.id, staff_id=slot.caseworker_id)
-        await requests_.clear_proposals(conn, request.id)
-        await notices.appointment_confirmed(conn, client=client, appointment=appointment,
-                                            link_token=request.link_token, reminder_offsets=reminder_offsets, now=now)
-        return requests_.Status.scheduled.value
+        status = await _auto_book(conn, site, request, client, slots[0], now=now, reminder_offsets=reminder_offsets)
+        return status.value
     await requests_.replace_proposals(conn, request, slots)
     target = requests_.Status.proposed if slots else requests_.Status.received
     if request.status is not target:
@@ -289,21 +323,19 @@ async def plan_and_propose(conn: asyncpg.Connection, *, site: availability.Site,
 
 
 async def _submit_callback(conn: asyncpg.Connection, site: availability.Site, intake: Intake,
-                           concern: asyncpg.Record, client: clients.Client, *, now: datetime) -> Submitted:
-    callback_id, reference, token = await _with_fresh_codes(conn, lambda reference, token: callbacks.insert(
-        conn, site_id=site.id, client_id=client.id, concern_id=concern["id"], channel=intake.channel,
+                           concern: site_config.Concern, client: clients.Client, *, now: datetime) -> Submitted:
+    stored = await _insert_with_fresh_codes(conn, site.id, intake, lambda reference, token: callbacks.insert(
+        conn, site_id=site.id, client_id=client.id, concern_id=concern.id, channel=intake.channel,
         reference=reference, link_token=token, phone=intake.phone, language=intake.language,
         windows=intake.windows, note=intake.note, idempotency_key=intake.idempotency_key))
-    if callback_id is None:
-        earlier = await _earlier(conn, site.id, intake)
-        if earlier is None:
-            raise NotFound()
-        return earlier
+    if isinstance(stored, Submitted):  # a concurrent retry with the same key won the insert
+        return stored
+    callback_id, reference, token = stored
     await audit.record(conn, site_id=site.id, actor=f"client:{intake.channel}", action="callback.received",
                        subject_type="callback", subject_id=callback_id,
                        details={"channel": intake.channel, "concern": intake.concern})
     plan = await planning.make_plan(
-        conn, site=site, kind=Kind.callback, concern_code=intake.concern, urgent=concern["urgent"],
+        conn, site=site, kind=Kind.callback, concern_code=intake.concern, urgent=concern.urgent,
         channel=intake.channel, language=intake.language, modes=("phone",), client=client, received_at=now, now=now)
     first_call = max(now, _window_start(intake.windows, site, now))
     await callbacks.store_decision(conn, callback_id, decision=plan.decision, team_id=plan.team_id,

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from scheduler import availability
+from scheduler import availability, site_config
 from scheduler.availability import Site
 from scheduler.clients import Client
 from scheduler.policy import store
@@ -32,20 +32,6 @@ class Plan:
     policy_ids: tuple[int, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Teams:
-    by_code: dict[str, int]
-    code_by_id: dict[int, str]
-    default_code: str
-
-
-async def load_teams(conn: asyncpg.Connection, site_id: int) -> Teams:
-    """The site's teams; the first one (the entrance team) takes what no rule routes."""
-    rows = await conn.fetch("SELECT id, code FROM teams WHERE site_id = $1 ORDER BY id", site_id)
-    by_code = {r["code"]: r["id"] for r in rows}
-    return Teams(by_code=by_code, code_by_id={v: k for k, v in by_code.items()}, default_code=rows[0]["code"])
-
-
 def client_windows(windows: dict[str, Any]) -> ClientWindows:
     """The client's time wishes from their stored JSON form."""
     return ClientWindows(
@@ -61,8 +47,8 @@ async def make_plan(conn: asyncpg.Connection, *, site: Site, kind: Kind, concern
                     now: datetime, route: tuple[int | None, int | None] | None = None) -> Plan:
     """Decide route, priority, timing and auto-confirmation for one request; `route` overrides routing."""
     calendar = site.calendar()
-    teams = await load_teams(conn, site.id)
-    active = await store.active(conn, site.id)
+    setup = await site_config.load(conn, site)
+    teams, active = setup.teams, setup.policies
     facts = RequestFacts(
         kind=kind, concern=concern_code, channel=Channel(channel), language=language,
         age=client.age_on(calendar.local_date(now)), urgent=urgent,

@@ -12,7 +12,7 @@ from datetime import datetime
 
 import asyncpg
 
-from scheduler import availability, clients, planning
+from scheduler import availability, clients, planning, site_config
 from scheduler import requests as requests_
 from scheduler.policy import store
 from scheduler.policy.engine import QueueItem, order
@@ -60,7 +60,7 @@ async def _recent(conn: asyncpg.Connection, *, site_id: int, scope: store.Scope,
 
 async def _evaluate(conn: asyncpg.Connection, site: availability.Site, recent: list[requests_.Request],
                     now: datetime) -> tuple[dict[int, tuple[str, int, datetime | None]], dict[int, int]]:
-    teams = await planning.load_teams(conn, site.id)
+    teams = (await site_config.load(conn, site)).teams
     outcome: dict[int, tuple[str, int, datetime | None]] = {}
     for request in recent:
         client = await clients.get(conn, request.client_id)
@@ -99,6 +99,7 @@ async def preview(pool: asyncpg.Pool, *, site_id: int, scope: store.Scope, team_
                                                staff_id=staff_id, ruleset=ruleset, source_yaml="",
                                                owner_id=owner_id)
                 await store.activate(conn, draft.id, actor_id=owner_id)
+                site = await availability.site_by_id(conn, site_id)  # its config stamp changed with the draft
                 after, after_pos = await _evaluate(conn, site, recent, now)
                 for request in recent:
                     b, a = before[request.id], after[request.id]

@@ -122,23 +122,70 @@ async def find_by_reference(conn: asyncpg.Connection, site_id: int, reference: s
     return _from_row(row) if row else None
 
 
-async def insert(conn: asyncpg.Connection, *, site_id: int, client_id: int, concern_id: int, channel: str,
-                 reference: str, link_token: str, language: str, modes: list[str], windows: Mapping[str, Any],
-                 note: str, idempotency_key: str | None, invitation: str | None = None,
-                 notice_text: str | None = None, created_by: int | None = None) -> int | None:
-    """Insert a new request; None when the idempotency key was already used (a retried submit)."""
-    request_id: int | None = await conn.fetchval(
-        """
-        INSERT INTO requests (site_id, client_id, concern_id, channel, reference, link_token, language, modes,
-                              windows, note, idempotency_key, invitation, notice_text, created_by)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)
-        ON CONFLICT (site_id, idempotency_key) DO NOTHING
-        RETURNING id
-        """,
-        site_id, client_id, concern_id, channel, reference, link_token, language, modes, dict(windows), note,
-        idempotency_key, invitation, notice_text, created_by,
+@dataclass(frozen=True, slots=True)
+class NewRequest:
+    """A client's request as the policy planned it, ready to be stored."""
+
+    site_id: int
+    client_id: int
+    concern_id: int
+    channel: str
+    language: str
+    modes: list[str]
+    windows: Mapping[str, Any]
+    note: str
+    idempotency_key: str | None
+    invitation: str | None
+    notice_text: str | None
+    created_by: int | None
+    status: Status
+    decision: Decision
+    team_id: int | None
+    staff_id: int | None
+    deadline_at: datetime
+    policy_ids: tuple[int, ...]
+    proposals: list[Slot]
+    events: list[tuple[str, str, Mapping[str, object]]]  # audit rows: actor, action, details
+
+
+_INSERT = """
+WITH r AS (
+    INSERT INTO requests (site_id, client_id, concern_id, channel, reference, link_token, language, modes, windows,
+                          note, idempotency_key, invitation, notice_text, created_by, status, decision, team_id,
+                          staff_id, priority, deadline_at, policy_ids)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+    ON CONFLICT DO NOTHING
+    RETURNING *
+), logged AS (
+    INSERT INTO audit_events (site_id, actor, action, subject_type, subject_id, details)
+    SELECT r.site_id, e.value->>'actor', e.value->>'action', 'request', r.id, e.value->'details'
+    FROM r, jsonb_array_elements($22::jsonb) WITH ORDINALITY AS e(value, n)
+    ORDER BY e.n
+), held AS (
+    INSERT INTO proposals (site_id, request_id, staff_id, during, mode, room, source)
+    SELECT r.site_id, r.id, p.staff_id, p.during, p.mode, p.room, 'policy'
+    FROM r, unnest($23::bigint[], $24::tstzrange[], $25::text[], $26::text[]) AS p(staff_id, during, mode, room)
+)
+""" + SELECT.replace("FROM requests r", "FROM r")
+
+
+async def insert(conn: asyncpg.Connection, new: NewRequest, *, reference: str, link_token: str) -> Request | None:
+    """Store a planned request with its audit rows and proposals in one statement.
+
+    None when a unique value is already taken: the idempotency key (a retried submit) or, rarely, the
+    reference or link token; the caller tells them apart. Nothing is written then.
+    """
+    row = await conn.fetchrow(
+        _INSERT,
+        new.site_id, new.client_id, new.concern_id, new.channel, reference, link_token, new.language, new.modes,
+        dict(new.windows), new.note, new.idempotency_key, new.invitation, new.notice_text, new.created_by,
+        new.status.value, new.decision.to_json(), new.team_id, new.staff_id, new.decision.priority,
+        new.deadline_at, list(new.policy_ids),
+        [{"actor": actor, "action": action, "details": dict(details)} for actor, action, details in new.events],
+        [s.caseworker_id for s in new.proposals], [Range(s.start, s.end) for s in new.proposals],
+        [s.mode.value for s in new.proposals], [s.room for s in new.proposals],
     )
-    return request_id
+    return _from_row(row) if row else None
 
 
 async def find_by_idempotency_key(conn: asyncpg.Connection, site_id: int, key: str) -> Request | None:
