@@ -34,7 +34,7 @@ from scheduler.config import OidcConfig
 from scheduler.errors import Forbidden
 from scheduler.i18n import N_, translate
 from scheduler.keys import CONFIG, POOL
-from scheduler.staff import auth, ui
+from scheduler.staff import auth, signin_form, ui
 from scheduler.staff.auth import SESSION_COOKIE
 
 log = logging.getLogger(__name__)
@@ -269,12 +269,6 @@ async def client_ctx(app: web.Application) -> AsyncIterator[None]:
         yield
 
 
-def form_context(request: web.Request) -> dict[str, Any]:
-    """What the sign-in form needs to offer single sign-on: the button label, or None when it is off."""
-    config = request.app[CONFIG].oidc
-    return {"sso_label": config.button_label if config.enabled else None}
-
-
 def _redirect_uri(request: web.Request) -> str:
     # The URL the provider has registered; we may sit behind a proxy, so never the Host header.
     return request.app[CONFIG].server.public_base_url.rstrip("/") + CALLBACK_PATH
@@ -282,8 +276,8 @@ def _redirect_uri(request: web.Request) -> str:
 
 def _refused(request: web.Request, message: str, *, next_path: str = "", status: int = 403) -> web.Response:
     lang = ui.language(request, None)
-    response = ui.render(request, "signin.html", {"next": next_path, "error": translate(lang, message),
-                                                  "username": "", **form_context(request)}, status=status)
+    response = signin_form.render(request, next_=next_path, username="", error=translate(lang, message),
+                                  status=status)
     _clear_flow(request, response)
     return response
 

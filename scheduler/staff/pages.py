@@ -21,6 +21,7 @@ from scheduler.staff import (
     oidc,
     request_pages,
     rules_pages,
+    signin_form,
     ui,
 )
 from scheduler.staff.auth import SESSION_COOKIE
@@ -49,30 +50,32 @@ async def sign_in_form(request: web.Request) -> web.Response:
     session = await auth.authenticate(request)
     if session is not None:
         return ui.see_other(ui.safe_next(request.query.get("next"), ui.url(request, "staff-inbox")))
-    return ui.render(request, "signin.html", {"next": request.query.get("next", ""), "error": None,
-                                              "username": "", **oidc.form_context(request)})
+    return signin_form.render(request, next_=request.query.get("next", ""), username="", error=None, status=200)
 
 
 @_own.post("/staff/sign-in", name="staff-signin-submit")
 async def sign_in_submit(request: web.Request) -> web.Response:
-    """Check the password, open a session (cookie) and go on to the inbox."""
+    """Check the form's token and the password, open a session (cookie) and go on to the inbox."""
     form = await request.post()
     username, password = ui.text(form, "username", 100), ui.text(form, "password", 1000)
     target = ui.safe_next(ui.text(form, "next", 500), ui.url(request, "staff-inbox"))
     lang = ui.language(request, None)
     security = request.app[CONFIG].security
+    if not signin_form.token_matches(request, form):
+        expired = translate(lang, N_("The sign-in form had expired. Please sign in again."))
+        return signin_form.render(request, next_=target, username=username, error=expired, status=403)
     try:
         if not username.strip() or not password:
             raise Unauthorized(N_("Please enter your username and password."))
         signed = await auth.sign_in(request.app[POOL], username=username, password=password,
                                     now=datetime.now(UTC), max_hours=security.session_max_hours)
     except (Unauthorized, TooManyRequests) as e:
-        return ui.render(request, "signin.html", {"next": target, "error": translate(lang, e.message),
-                                                  "username": username, **oidc.form_context(request)},
-                         status=e.status)
+        return signin_form.render(request, next_=target, username=username, error=translate(lang, e.message),
+                                  status=e.status)
     response = ui.see_other(target)
     response.set_cookie(SESSION_COOKIE, signed.token, max_age=security.session_max_hours * 3600, path="/",
                         httponly=True, samesite="Lax", secure=security.cookie_secure)
+    signin_form.forget(response)
     return response
 
 

@@ -19,12 +19,21 @@ MEYER_CLIENT = "+4915123456704"  # assigned to cw.meyer in the demo data
 
 async def sign_in(client: TestClient, username: str) -> str:
     """Sign in through the HTML form (the session cookie stays in the client); returns the CSRF token."""
-    r = await client.post("/staff/sign-in", data={"username": username, "password": PASSWORDS[username]},
+    r = await client.post("/staff/sign-in", data={"username": username, "password": PASSWORDS[username],
+                                                  "signin_token": await signin_token(client)},
                           allow_redirects=False)
     assert r.status == 303, await r.text()
     session = await (await client.get("/api/staff/session")).json()
     token: str = session["csrf_token"]
     return token
+
+
+async def signin_token(client: TestClient) -> str:
+    """Open the sign-in form as a browser would: its token, with the matching cookie kept in the client."""
+    html = await (await client.get("/staff/sign-in")).text()
+    found = re.search(r'name="signin_token" value="([^"]+)"', html)
+    assert found, html
+    return found.group(1)
 
 
 async def submit(pool: asyncpg.Pool, *, kind: Kind = Kind.appointment, phone: str | None = None,

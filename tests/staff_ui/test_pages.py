@@ -15,7 +15,7 @@ from scheduler.policy.rules import Kind
 from scheduler.staff import dashboard
 from scheduler.staff.inbox_pages import rank_moves
 from tests.factories import SiteFacts, create_appointment
-from tests.staff_ui.helpers import MEYER_CLIENT, flash, sign_in, submit
+from tests.staff_ui.helpers import MEYER_CLIENT, flash, sign_in, signin_token, submit
 
 CASEWORKER_PAGES = ["/staff/inbox", "/staff/callbacks", "/staff/calendar", "/staff/calendar?view=week",
                     "/staff/invite"]
@@ -23,13 +23,33 @@ LEAD_PAGES = ["/staff/rules", "/staff/dashboard"]
 ADMIN_PAGES = ["/staff/admin/staff", "/staff/admin/organisation", "/staff/admin/kiosks"]
 
 
+async def test_a_sign_in_posted_from_elsewhere_opens_no_session(client: TestClient, conn: asyncpg.Connection) -> None:
+    # Login CSRF: another site's form can post the right password of an account it controls, but it has
+    # neither the form's token nor the cookie that goes with it.
+    sessions = await conn.fetchval("SELECT count(*) FROM staff_sessions")
+    for token in (None, "forged-token"):
+        data = {"username": "cw.meyer", "password": "demo-caseworker"} | ({"signin_token": token} if token else {})
+        r = await client.post("/staff/sign-in?lang=en", data=data, allow_redirects=False)
+        assert r.status == 403 and "sign-in form had expired" in await r.text()
+        assert "staff_session" not in r.cookies
+    assert await conn.fetchval("SELECT count(*) FROM staff_sessions") == sessions
+    # The page it answers with carries a fresh token, so the person can simply sign in again.
+    r = await client.post("/staff/sign-in", data={"username": "cw.meyer", "password": "demo-caseworker",
+                                                  "signin_token": await signin_token(client)},
+                          allow_redirects=False)
+    assert r.status == 303
+
+
 async def test_sign_in_form_then_inbox_then_sign_out(client: TestClient) -> None:
     r = await client.get("/staff/inbox", allow_redirects=False)
     assert r.status == 303 and r.headers["Location"].startswith("/staff/sign-in?next=")
-    r = await client.post("/staff/sign-in", data={"username": "cw.meyer", "password": "wrong"})
+    r = await client.post("/staff/sign-in", data={"username": "cw.meyer", "password": "wrong",
+                                                  "signin_token": await signin_token(client)})
     assert r.status == 401 and "Benutzername oder Passwort" in await r.text()
     r = await client.post("/staff/sign-in", data={"username": "cw.meyer", "password": "demo-caseworker",
-                                                  "next": "https://evil.example/"}, allow_redirects=False)
+                                                  "next": "https://evil.example/",
+                                                  "signin_token": await signin_token(client)},
+                          allow_redirects=False)
     assert r.status == 303 and r.headers["Location"] == "/staff/inbox"
     assert "HttpOnly" in r.headers["Set-Cookie"]
     page = await client.get("/staff/inbox")
