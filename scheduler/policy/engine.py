@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Final, TypeVar
 from zoneinfo import ZoneInfo
 
+from scheduler.policy.ordering import order_keys
 from scheduler.policy.rules import (
     Caps,
     Channel,
@@ -20,11 +21,10 @@ from scheduler.policy.rules import (
     Ordering,
     Route,
     RuleSet,
-    TieBreak,
     format_duration,
     format_workdays,
 )
-from scheduler.policy.workdays import WorkCalendar
+from scheduler.policy.workdays import WorkCalendar, epoch_us
 
 DEFAULTS_SOURCE: Final = "defaults"
 NOON: Final = time(12, 0)
@@ -280,20 +280,9 @@ def order(
     items: Iterable[QueueItem], ordering: Ordering, *, now: datetime, calendar: WorkCalendar
 ) -> list[QueueItem]:
     """Manually ranked items first by rank; the rest by score, ties by age; deterministic."""
-    pinned: list[QueueItem] = []
-    rest: list[QueueItem] = []
-    for item in items:
-        (rest if item.manual_rank is None else pinned).append(item)
-    pinned.sort(key=lambda i: (i.manual_rank, i.received_at, i.id))
-    sign = 1 if ordering.tie_break is TieBreak.oldest_first else -1
-    rest.sort(
-        key=lambda i: (
-            -score(i, ordering, now=now, calendar=calendar),
-            sign * i.received_at.timestamp(),
-            i.id,
-        )
-    )
-    return pinned + rest
+    queue = list(items)
+    keys = [(i.id, i.priority, epoch_us(i.received_at), i.manual_rank) for i in queue]
+    return [queue[pos] for pos, _ in order_keys(keys, ordering, now=now, calendar=calendar)]
 
 
 # ---------------------------------------------------------------------------------------------
