@@ -61,7 +61,7 @@ async def _read(conn: asyncpg.Connection, site_id: int) -> SiteConfig:
     by_code = {r["code"]: r["id"] for r in teams}
     return SiteConfig(
         teams=Teams(by_code=by_code, code_by_id={v: k for k, v in by_code.items()},
-                    default_code=teams[0]["code"]),
+                    default_code=teams[0]["code"] if teams else ""),  # a site being set up has none yet
         concerns={r["code"]: Concern(id=r["id"], code=r["code"], urgent=r["urgent"], modes=tuple(r["modes"]),
                                      channels=tuple(r["channels"])) for r in concerns},
         policies=await store.active(conn, site_id),

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
+from functools import lru_cache
 from typing import Final, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -362,6 +363,8 @@ def _wall_instants(d: date, start: time, end: time, step: timedelta, zone: ZoneI
     return sorted(out)
 
 
+# Every slot search asks for the same few days and block edges again; the answers never change.
+@lru_cache(maxsize=16_384)
 def _instant(d: date, t: time, zone: ZoneInfo) -> datetime:
     """First UTC instant at which the local clock shows `t` on day `d` (or has jumped past it)."""
     w = datetime.combine(d, t)
@@ -379,6 +382,14 @@ def _instant(d: date, t: time, zone: ZoneInfo) -> datetime:
         else:
             lo = mid
     return before + timedelta(seconds=hi)
+
+
+@lru_cache(maxsize=4_096)
+def _changes_offset(d: date, zone: ZoneInfo) -> bool:
+    """True on the days the zone's UTC offset changes (daylight-saving days)."""
+    day0 = datetime.combine(d, time(0), tzinfo=zone)
+    day1 = datetime.combine(d + timedelta(days=1), time(0), tzinfo=zone)
+    return day0.utcoffset() != day1.utcoffset()
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,16 +415,18 @@ def _block_slots(
     dur = ctx.decision.duration
     block_start = _instant(d, hours.start, zone)
     block_end = _instant(d, hours.end, zone)
-    day0 = datetime.combine(d, time(0), tzinfo=zone)
-    day1 = datetime.combine(d + timedelta(days=1), time(0), tzinfo=zone)
-    if day0.utcoffset() == day1.utcoffset():
+    b_starts, b_ends = blocked
+    first_free = max(block_start, ctx.lo)
+    i = bisect_right(b_ends, first_free)
+    if i < len(b_starts) and b_starts[i] <= first_free and b_ends[i] >= block_end:
+        return  # one blocked range covers the whole block: a full day costs no grid
+    if not _changes_offset(d, zone):
         # No DST change today: wall clock and UTC move together, so the grid is plain arithmetic.
         first = block_start
         n = int((block_end - first) / ctx.step) + 1
         grid = [first + k * ctx.step for k in range(n)]
     else:
         grid = _wall_instants(d, hours.start, hours.end, ctx.step, zone)
-    b_starts, b_ends = blocked
     parts = ctx.windows.parts
     noon = _instant(d, NOON, zone)
     k = bisect_left(grid, ctx.lo)
