@@ -1,7 +1,7 @@
 """The ceiling for intake: a bare aiohttp handler that runs intake's own transaction and nothing else.
 
 It issues the same statements in the same order as an appointment request through `intake.submit`
-(site, client upsert, routed caseworkers, their availability, the one statement that stores request,
+(site, client upsert, the routed caseworkers' availability, the one statement that stores request,
 decision, proposals and audit rows, the outbox row), through the same data-access functions. What it
 leaves out is everything the product adds on top: parsing and validation, the policy engine (decision
 and slot search; it reuses one plan made at start), middlewares (rate limits, errors, languages) and
@@ -61,10 +61,9 @@ async def shaped_transaction(pool: asyncpg.Pool, state: dict[str, Any], n: int, 
         assert site is not None
         client = await clients.upsert_by_phone(conn, site_id=site.id, phone=phone,
                                                language="de", sms_consent=True, customer_number=None, name=None)
-        staff_ids = await availability.candidates(conn, site_id=site.id, team_id=plan.team_id,
-                                                  staff_id=plan.staff_id, language="de")
-        await availability.load(conn, staff_ids=staff_ids, start=max(decision.earliest_start, now),
-                                end=decision.latest_start, tz=site.timezone)
+        await availability.load_routed(conn, site_id=site.id, team_id=plan.team_id, staff_id=plan.staff_id,
+                                       language="de", start=max(decision.earliest_start, now),
+                                       end=decision.latest_start, tz=site.timezone)
         shift = timedelta(minutes=30 * (n % 200))  # spread the held times as the real proposals spread
         proposals = [replace(s, start=s.start + shift, end=s.end + shift) for s in state["slots"]]
         new = _new_request(site.id, client.id, state["concern_id"], plan, proposals)

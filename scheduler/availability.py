@@ -66,27 +66,8 @@ async def site_by_id(conn: asyncpg.Connection, site_id: int) -> Site:
     return _site(row)
 
 
-async def candidates(conn: asyncpg.Connection, *, site_id: int, team_id: int | None, staff_id: int | None,
-                     language: str) -> list[int]:
-    """Who can take a request: the routed caseworker, or the team's members who speak the client's
-    language (all members when nobody does)."""
-    if staff_id is not None:
-        return [staff_id]
-    rows = await conn.fetch(
-        """
-        SELECT s.id, $3 = ANY(s.languages) AS speaks FROM staff s
-        WHERE s.site_id = $1 AND s.team_id = $2 AND s.active AND s.role IN ('caseworker', 'team_lead')
-          AND EXISTS (SELECT 1 FROM working_hours w WHERE w.staff_id = s.id)
-        ORDER BY s.id
-        """,
-        site_id, team_id, language.split("-")[0],
-    )
-    speakers = [r["id"] for r in rows if r["speaks"]]
-    return speakers or [r["id"] for r in rows]
-
-
-_LOAD = """
-SELECT s.id AS staff_id,
+# Per caseworker `s.id`: working hours, absences, bookings and held proposals inside the window $2.
+_PER_CASEWORKER = """
   (SELECT array_agg(ROW(w.weekday, w.starts, w.ends, w.room, w.modes)) FROM working_hours w
     WHERE w.staff_id = s.id) AS hours,
   (SELECT range_agg(a.during) FROM absences a WHERE a.staff_id = s.id AND a.during && $2) AS absent,
@@ -99,8 +80,28 @@ SELECT s.id AS staff_id,
         AND r.id IS DISTINCT FROM $3) x) AS busy,
   (SELECT array_agg((lower(ap.during) AT TIME ZONE $4)::date) FROM appointments ap
     WHERE ap.staff_id = s.id AND ap.status = 'confirmed' AND ap.during && $2) AS booked_days
+"""
+
+_LOAD = f"""
+SELECT s.id AS staff_id, {_PER_CASEWORKER}
 FROM unnest($1::bigint[]) WITH ORDINALITY AS s(id, n)
 ORDER BY s.n
+"""
+
+# At site $1: the routed caseworker ($5), or the team's ($6) members with hours who speak the client's language ($7),
+# all of them when nobody does.
+_LOAD_ROUTED = f"""
+WITH members AS (
+    SELECT s.id, $7 = ANY(s.languages) AS speaks FROM staff s
+    WHERE $5::bigint IS NULL AND s.site_id = $1 AND s.team_id = $6 AND s.active
+      AND s.role IN ('caseworker', 'team_lead') AND EXISTS (SELECT 1 FROM working_hours w WHERE w.staff_id = s.id)
+    UNION ALL
+    SELECT $5::bigint, true WHERE $5::bigint IS NOT NULL
+)
+SELECT s.id AS staff_id, {_PER_CASEWORKER}
+FROM members s
+WHERE s.speaks OR NOT EXISTS (SELECT 1 FROM members WHERE speaks)
+ORDER BY s.id
 """
 
 
@@ -114,7 +115,22 @@ async def load(conn: asyncpg.Connection, *, staff_ids: list[int], start: datetim
     """
     if not staff_ids:
         return []
-    rows = await conn.fetch(_LOAD, staff_ids, Range(start, end), exclude_request_id, tz)
+    return _availability(await conn.fetch(_LOAD, staff_ids, Range(start, end), exclude_request_id, tz))
+
+
+async def load_routed(conn: asyncpg.Connection, *, site_id: int, team_id: int | None, staff_id: int | None,
+                      language: str, start: datetime, end: datetime, tz: str,
+                      exclude_request_id: int | None = None) -> list[CaseworkerAvailability]:
+    """Availability (as `load`) of who can take a request: the routed caseworker, or the team's members who
+    speak the client's language (all members when nobody does). One statement."""
+    if staff_id is None and team_id is None:
+        return []
+    rows = await conn.fetch(_LOAD_ROUTED, site_id, Range(start, end), exclude_request_id, tz, staff_id, team_id,
+                            language.split("-")[0])
+    return _availability(rows)
+
+
+def _availability(rows: list[asyncpg.Record]) -> list[CaseworkerAvailability]:
     return [
         CaseworkerAvailability(
             caseworker_id=r["staff_id"],

@@ -99,10 +99,9 @@ async def find_slots(conn: asyncpg.Connection, *, site: Site, plan: Plan, langua
     if count is not None:
         from dataclasses import replace
         decision = replace(decision, propose_count=count)
-    staff_ids = await availability.candidates(conn, site_id=site.id, team_id=plan.team_id, staff_id=plan.staff_id,
-                                              language=language)
-    avail = await availability.load(conn, staff_ids=staff_ids, start=max(decision.earliest_start, now),
-                                    end=decision.latest_start, tz=site.timezone,
-                                    exclude_request_id=exclude_request_id)
+    avail = await availability.load_routed(conn, site_id=site.id, team_id=plan.team_id, staff_id=plan.staff_id,
+                                           language=language, start=max(decision.earliest_start, now),
+                                           end=decision.latest_start, tz=site.timezone,
+                                           exclude_request_id=exclude_request_id)
     return propose(decision, avail, client_windows=client_windows(windows), caps=plan.ruleset.caps, now=now,
                    calendar=site.calendar())
