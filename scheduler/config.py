@@ -52,6 +52,7 @@ class JobsConfig:
     sweep_interval_seconds: float = 30.0
     deadlines_interval_seconds: float = 300.0
     retention_interval_seconds: float = 3600.0
+    rate_limit_cleanup_interval_seconds: float = 300.0
 
 
 @dataclass(frozen=True, slots=True)

@@ -18,7 +18,7 @@ from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from scheduler import approvals, dispatch, retention
+from scheduler import approvals, dispatch, ratelimit, retention
 from scheduler.keys import CONFIG, POOL, SENDERS
 from scheduler.metrics import JOB_RUNS
 
@@ -55,11 +55,17 @@ async def apply_retention(app: web.Application, now: datetime) -> object:
     return await retention.purge_due(app[POOL], now=now)
 
 
+async def purge_rate_limits(app: web.Application, now: datetime) -> object:
+    """Delete rate-limit counters of windows that no longer count."""
+    return await ratelimit.purge_expired(app[POOL], now=now)
+
+
 JOBS: tuple[Job, ...] = (
     Job("outbox-dispatch", dispatch_outbox, "outbox_interval_seconds"),
     Job("outbox-sweep", sweep_outbox, "sweep_interval_seconds", singleton=True),
     Job("deadlines", flag_overdue, "deadlines_interval_seconds", singleton=True),
     Job("retention", apply_retention, "retention_interval_seconds", singleton=True),
+    Job("rate-limits", purge_rate_limits, "rate_limit_cleanup_interval_seconds", singleton=True),
 )
 
 

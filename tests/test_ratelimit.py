@@ -1,15 +1,27 @@
 """Public endpoints are rate limited per address, per phone number and globally; proxies are trusted
-only when configured."""
+only when configured. The counts live in PostgreSQL, so processes on one database share them."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
+import hashlib
+import logging
+from datetime import UTC, datetime
 
+import asyncpg
+import pytest
 from aiohttp.test_utils import TestClient
 
+from scheduler import db, ratelimit
 from scheduler.app import create_app
-from scheduler.config import Config
+from scheduler.config import Config, SecurityConfig
+from scheduler.errors import TooManyRequests
+from scheduler.ratelimit import Limit, RateLimiter
 from tests.api.helpers import appointment_body
+
+# A fixed moment 10 s into a minute (and into an hour): tests that set the clock never meet a boundary.
+T0 = datetime(2030, 3, 4, 9, 0, 10, tzinfo=UTC).timestamp()
 
 
 async def _client(aiohttp_client, config: Config, **security: str) -> TestClient:  # type: ignore[no-untyped-def]
@@ -64,3 +76,133 @@ async def test_a_kiosk_is_counted_per_device(aiohttp_client, config: Config, poo
                 for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     assert (await client.get("/kiosk/api/config", headers={"X-Kiosk-Token": "demo-kiosk-foyer-2"})).status == 200
+
+
+# -- shared by every process ----------------------------------------------------------------------
+
+async def test_two_app_instances_share_one_limit(aiohttp_client, config: Config, pool) -> None:  # type: ignore[no-untyped-def]
+    # Two apps, each with its own pool, like two web processes behind a load balancer.
+    first = await _client(aiohttp_client, config, lookup_rate_limit="4/minute")
+    second = await _client(aiohttp_client, config, lookup_rate_limit="4/minute")
+    assert first.app[ratelimit.LIMITER] is not second.app[ratelimit.LIMITER]
+    for c in (first, second):
+        c.app[ratelimit.LIMITER].clock = lambda: T0
+    url = "/api/public/" + "D" * 40
+    statuses = [(await c.get(url)).status for c in (first, second, first, second, first, second)]
+    assert statuses == [404, 404, 404, 404, 429, 429]
+
+
+async def test_two_app_instances_share_the_phone_limit(aiohttp_client, config: Config, pool) -> None:  # type: ignore[no-untyped-def]
+    first = await _client(aiohttp_client, config, public_rate_limit="100/minute")
+    second = await _client(aiohttp_client, config, public_rate_limit="100/minute")
+    body = appointment_body(phone="+4915199887755")
+    statuses = [(await c.post("/api/requests", json=body)).status for _ in range(6) for c in (first, second)]
+    assert statuses[:10] == [201] * 10 and statuses[10:] == [429, 429]
+
+
+async def test_concurrent_hits_from_two_pools_never_pass_the_limit(config: Config, pool: asyncpg.Pool) -> None:
+    assert config.database.url
+    other = await db.create_pool(config.database.url, max_size=10)
+    try:
+        limiter = RateLimiter(config.security, clock=lambda: T0)
+        limit = Limit("lookup", 15, 60)
+
+        async def attempt(p: asyncpg.Pool) -> bool:
+            try:
+                await limiter.hit(p, (limiter.limits.everyone, "global"), (limit, "203.0.113.7"))
+            except TooManyRequests:
+                return False
+            return True
+
+        admitted = await asyncio.gather(*(attempt(p) for _ in range(20) for p in (pool, other)))
+    finally:
+        await other.close()
+    assert sum(admitted) == 15
+    hits = await pool.fetchval("SELECT hits FROM rate_limits WHERE name = 'lookup'")
+    assert hits == 15
+
+
+# -- the window --------------------------------------------------------------------------------------
+
+async def test_retry_after_is_enough_and_a_second_less_is_not(pool: asyncpg.Pool) -> None:
+    now = [T0]
+    limiter = RateLimiter(SecurityConfig(lookup_rate_limit="3/minute"), clock=lambda: now[0])
+    lookup = limiter.limits.lookup
+    for _ in range(3):
+        await limiter.hit(pool, (lookup, "198.51.100.1"))
+    with pytest.raises(TooManyRequests) as refused:
+        await limiter.hit(pool, (lookup, "198.51.100.1"))
+    wait = refused.value.extra["retry_after"]
+    # The three hits of this minute weigh on the next one until a third of it has passed: 50 s + 20 s.
+    assert wait == 70
+    now[0] = T0 + wait - 1
+    with pytest.raises(TooManyRequests):
+        await limiter.hit(pool, (lookup, "198.51.100.1"))
+    now[0] = T0 + wait
+    await limiter.hit(pool, (lookup, "198.51.100.1"))
+    await limiter.hit(pool, (lookup, "198.51.100.2"))  # another address was never limited
+
+
+async def test_a_burst_at_the_window_boundary_does_not_pass_twice_the_limit(pool: asyncpg.Pool) -> None:
+    now = [T0 + 49.5]  # half a second before the minute ends
+    limiter = RateLimiter(SecurityConfig(lookup_rate_limit="3/minute"), clock=lambda: now[0])
+    lookup = limiter.limits.lookup
+    for _ in range(3):
+        await limiter.hit(pool, (lookup, "198.51.100.3"))
+    now[0] = T0 + 50.5  # half a second into the next minute
+    with pytest.raises(TooManyRequests):
+        await limiter.hit(pool, (lookup, "198.51.100.3"))
+
+
+def test_retry_after_arithmetic() -> None:
+    limit = Limit("lookup", 10, 60)
+    start = T0 - 10  # T0 is 10 s into its minute
+    # Full in this window: wait for the next one, until this one weighs 9 hits or less.
+    assert ratelimit.retry_after(limit, now=start, previous=0, hits=10) == 60 + 6
+    # Room in this window, but the previous one still weighs too much: until it weighs 9 - 5 = 4 of 8.
+    assert ratelimit.retry_after(limit, now=start, previous=8, hits=5) == 30
+    assert ratelimit.retry_after(Limit("phone", 1, 3600), now=start, previous=0, hits=1) == 7200
+    assert ratelimit.retry_after(limit, now=start, previous=0, hits=3) == 1
+
+
+def test_limits_are_read_from_the_configuration() -> None:
+    limits = RateLimiter(SecurityConfig(public_rate_limit="5 per 2 hours")).limits
+    assert limits.submit == Limit("submit", 5, 7200)
+    assert limits.everyone == Limit("global", 300, 1)
+    assert limits.per_phone == Limit("phone", 10, 3600)
+
+
+# -- no personal data, cleanup, outages ----------------------------------------------------------
+
+async def test_counters_hold_no_address_or_phone_number(aiohttp_client, config: Config, pool) -> None:  # type: ignore[no-untyped-def]
+    client = await _client(aiohttp_client, config)
+    phone = "+4915199887744"
+    assert (await client.post("/api/requests", json=appointment_body(phone=phone))).status == 201
+    rows = await pool.fetch("SELECT name, key FROM rate_limits ORDER BY name")
+    assert [r["name"] for r in rows] == ["global", "phone", "submit"]
+    plain = {hashlib.sha256(v.encode()).digest() for v in (phone, "phone:" + phone, "127.0.0.1", "submit:127.0.0.1")}
+    for r in rows:
+        assert len(r["key"]) == 32 and r["key"] not in plain
+        assert phone.encode() not in r["key"] and b"127.0.0.1" not in r["key"]
+
+
+async def test_expired_windows_are_deleted(pool: asyncpg.Pool) -> None:
+    limiter = RateLimiter(SecurityConfig(), clock=lambda: T0)
+    await limiter.hit(pool, (limiter.limits.everyone, "global"), (limiter.limits.lookup, "198.51.100.4"))
+    # The one-second global window stops counting after two seconds, the minute of lookups after two minutes.
+    assert await ratelimit.purge_expired(pool, now=datetime.fromtimestamp(T0 + 5, UTC)) == 1
+    assert await ratelimit.purge_expired(pool, now=datetime.fromtimestamp(T0 + 5, UTC)) == 0
+    assert await ratelimit.purge_expired(pool, now=datetime.fromtimestamp(T0 + 120, UTC)) == 1
+    assert await pool.fetchval("SELECT count(*) FROM rate_limits") == 0
+
+
+async def test_without_the_database_the_limit_lets_requests_through(aiohttp_client, config: Config, pool,
+                                                                   caplog: pytest.LogCaptureFixture) -> None:  # type: ignore[no-untyped-def]
+    gone = dataclasses.replace(config, database=dataclasses.replace(
+        config.database, url="postgresql://postgres@127.0.0.1:1/nowhere", command_timeout=2))
+    client = await _client(aiohttp_client, gone, lookup_rate_limit="1/minute")
+    with caplog.at_level(logging.WARNING, logger="scheduler.ratelimit"):
+        statuses = [(await client.get("/api/public/" + "E" * 40)).status for _ in range(3)]
+    # The lookup itself needs the database: 503 (retry soon), never 500, and never 429 for lack of a count.
+    assert statuses == [503, 503, 503]
+    assert caplog.text.count("rate limit not checked") == 3

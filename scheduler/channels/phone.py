@@ -300,7 +300,7 @@ async def window(request: web.Request) -> web.Response:
     response = VoiceResponse()
     try:
         parsed = intake.parse_intake(data, kind=Kind.callback, channel="phone", default_site=config.default_site)
-        request.app[ratelimit.LIMITER].hit_phone(parsed.phone)
+        await request.app[ratelimit.LIMITER].hit_phone(request.app[POOL], parsed.phone)
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                         reminder_offsets=reminder_offsets(config))
     except (ValidationFailed, TooManyRequests):

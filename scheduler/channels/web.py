@@ -173,7 +173,7 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     try:
         parsed = intake.parse_intake(_intake_data(values, lang, kind), kind=kind, channel="web",
                                      default_site=config.default_site)
-        request.app[ratelimit.LIMITER].hit_phone(parsed.phone)
+        await request.app[ratelimit.LIMITER].hit_phone(request.app[POOL], parsed.phone)
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                         reminder_offsets=reminder_offsets(config))
     except ValidationFailed as e:
