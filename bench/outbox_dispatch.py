@@ -1,23 +1,26 @@
 """Outbox dispatch throughput: messages/s through the real twilio SDK to the fake Twilio in another process.
 
 One and two dispatcher processes drain N queued SMS rows (claim with SKIP LOCKED + lease, render, send,
-record) exactly as the worker does; the fake runs standalone (``python -m tests.fakes.twilio_server``).
+record) with the worker's own dispatcher settings from config.yaml (batch, concurrency, lease; only quiet
+hours are off); the fake runs standalone (``python -m tests.fakes.twilio_server``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import multiprocessing
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from bench.ports import free_port, wait_for
 from scheduler import db
-from scheduler.dispatch import Senders, Settings, dispatch_due
+from scheduler.config import load_config
+from scheduler.dispatch import Senders, Settings, dispatch_due, settings_from
 from scheduler.notify.sms import TwilioSms
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -26,8 +29,13 @@ TOKEN = "fake-auth-token"
 FROM = "+4930123456789"
 
 
-
-
+def worker_settings() -> tuple[Settings, int]:
+    """The dispatcher settings and pool size a worker started with config.yaml uses; quiet hours off (the
+    benchmark may run at night)."""
+    config = load_config(PROJECT_DIR / "config.yaml")
+    settings = dataclasses.replace(settings_from(config), quiet_start=datetime.min.time(),
+                                   quiet_end=datetime.min.time())
+    return settings, config.database.pool_max
 
 
 async def _prepare(dsn: str, n: int) -> None:
@@ -55,12 +63,10 @@ async def _prepare(dsn: str, n: int) -> None:
         await pool.close()
 
 
-async def _drain(dsn: str, api_base: str, start_at: float, batch: int, concurrency: int) -> tuple[int, float]:
-    pool = await db.create_pool(dsn, min_size=concurrency + 2, max_size=concurrency + 2)
+async def _drain(dsn: str, api_base: str, start_at: float) -> tuple[int, float]:
+    settings, pool_max = worker_settings()
+    pool = await db.create_pool(dsn, min_size=2, max_size=pool_max)
     sms = TwilioSms(SID, TOKEN, FROM, api_base=api_base, timeout=10)
-    # Quiet hours off: the benchmark may run at night.
-    settings = Settings(quiet_start=datetime.min.time(), quiet_end=datetime.min.time(), batch=batch,
-                        concurrency=concurrency, lease=timedelta(minutes=5))
     senders = Senders(sms=sms, settings=settings)
     sent = 0
     try:
@@ -74,8 +80,8 @@ async def _drain(dsn: str, api_base: str, start_at: float, batch: int, concurren
         await pool.close()
 
 
-def _worker(dsn: str, api_base: str, start_at: float, batch: int, concurrency: int, out: Any) -> None:
-    out.put(asyncio.run(_drain(dsn, api_base, start_at, batch, concurrency)))
+def _worker(dsn: str, api_base: str, start_at: float, out: Any) -> None:
+    out.put(asyncio.run(_drain(dsn, api_base, start_at)))
 
 
 async def _check(dsn: str) -> dict[str, int]:
@@ -89,13 +95,12 @@ async def _check(dsn: str) -> dict[str, int]:
         await pool.close()
 
 
-def _run(dsn: str, api_base: str, *, n: int, processes: int, batch: int, concurrency: int) -> dict[str, Any]:
+def _run(dsn: str, api_base: str, *, n: int, processes: int) -> dict[str, Any]:
     asyncio.run(_prepare(dsn, n))
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
     start_at = time.time() + 3.0  # every process connected and imported before the clock starts
-    procs = [ctx.Process(target=_worker, args=(dsn, api_base, start_at, batch, concurrency, out))
-             for _ in range(processes)]
+    procs = [ctx.Process(target=_worker, args=(dsn, api_base, start_at, out)) for _ in range(processes)]
     for p in procs:
         p.start()
     results = [out.get(timeout=600) for _ in procs]
@@ -111,21 +116,20 @@ def _run(dsn: str, api_base: str, *, n: int, processes: int, batch: int, concurr
     }
 
 
-def measure(dsn: str, *, n: int = 2000, processes: tuple[int, ...] = (1, 2), batch: int = 50,
-            concurrency: int = 8) -> dict[str, Any]:
+def measure(dsn: str, *, n: int = 2000, processes: tuple[int, ...] = (1, 2)) -> dict[str, Any]:
     """Dispatch n SMS rows with 1 and 2 dispatcher processes against the standalone fake; msgs/s per run."""
+    settings, _ = worker_settings()
     port = free_port()
     fake = subprocess.Popen([sys.executable, "-m", "tests.fakes.twilio_server", "--port", str(port)],
                             cwd=PROJECT_DIR, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(port)
         api_base = f"http://127.0.0.1:{port}"
-        runs = {f"{k}_process": _run(dsn, api_base, n=n, processes=k, batch=batch, concurrency=concurrency)
-                for k in processes}
+        runs = {f"{k}_process": _run(dsn, api_base, n=n, processes=k) for k in processes}
     finally:
         fake.terminate()
         fake.wait(timeout=10)
-    return {"n": n, "batch": batch, "concurrency_per_process": concurrency, "runs": runs}
+    return {"n": n, "batch": settings.batch, "concurrency_per_process": settings.concurrency, "runs": runs}
 
 
 if __name__ == "__main__":

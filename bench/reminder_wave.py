@@ -1,9 +1,9 @@
 """A wave of 5,000 due SMS while the provider answers every tenth request with 429 (Retry-After: 1).
 
-Two dispatcher processes drain the wave through the real twilio SDK against the standalone fake; the run
-ends when every row is final. Reported: wall time, messages/s, how many rows needed a retry, and the
-check that matters: every row sent exactly once (as many distinct provider ids as sent rows as queued
-rows).
+Two dispatcher processes (the worker's settings from config.yaml, quiet hours off) drain the wave through
+the real twilio SDK against the standalone fake; the run ends when every row is final. Reported: wall
+time, messages/s, how many rows needed a retry, and the check that matters: every row sent exactly once
+(as many distinct provider ids as sent rows as queued rows).
 """
 
 from __future__ import annotations
@@ -13,13 +13,13 @@ import multiprocessing
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
-from bench.outbox_dispatch import FROM, PROJECT_DIR, SID, TOKEN, _check, _prepare
+from bench.outbox_dispatch import FROM, PROJECT_DIR, SID, TOKEN, _check, _prepare, worker_settings
 from bench.ports import free_port, wait_for
 from scheduler import db
-from scheduler.dispatch import Senders, Settings, dispatch_due
+from scheduler.dispatch import Senders, dispatch_due
 from scheduler.notify.sms import TwilioSms
 
 
@@ -30,10 +30,9 @@ async def _pending(pool: Any) -> int:
 
 
 async def _drain_until_final(dsn: str, api_base: str, start_at: float) -> float:
-    pool = await db.create_pool(dsn, min_size=4, max_size=10)
+    settings, pool_max = worker_settings()
+    pool = await db.create_pool(dsn, min_size=2, max_size=pool_max)
     sms = TwilioSms(SID, TOKEN, FROM, api_base=api_base, timeout=10)
-    settings = Settings(quiet_start=datetime.min.time(), quiet_end=datetime.min.time(), batch=50,
-                        concurrency=8, lease=timedelta(minutes=5))
     senders = Senders(sms=sms, settings=settings)
     try:
         await asyncio.sleep(max(0.0, start_at - time.time()))

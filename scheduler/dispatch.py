@@ -4,11 +4,19 @@ Claiming is one statement (FOR UPDATE SKIP LOCKED + a lease), so several workers
 different rows. Transient failures retry with exponential backoff and jitter (Retry-After wins when it
 is longer); permanent ones end in `failed` with a code and a reason staff can read. Quiet hours move a
 message to the end of the night; a client who sent STOP gets nothing.
+
+One run claims a batch, then checks and renders each message right before its own send starts (at most
+`concurrency` sends at once; the connection for those reads never waits for a provider). Results are
+recorded in small groups as they come in: one guarded UPDATE for all acceptances of a group. Besides its
+request to the provider, a message costs the reads that decide it (the opt-out check; for appointment
+messages the appointment) and a share of one UPDATE.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import functools
 import logging
 import random
@@ -35,6 +43,7 @@ log = logging.getLogger(__name__)
 BACKOFF_BASE_S: Final = 30.0
 BACKOFF_CAP_S: Final = 3600.0
 MAX_ATTEMPTS: Final = 6
+RECORD_WINDOW_S: Final = 0.02  # how long a send result may wait for others to be recorded with
 _PHONE_LIKE: Final = re.compile(r"\+\d[\d ]{5,}\d|\b\d{8,}\b")
 
 class EmailSender(Protocol):
@@ -123,62 +132,141 @@ async def dispatch_due(pool: asyncpg.Pool, senders: Senders, *, now: datetime,
                        rng: Callable[[], float] = random.random) -> Stats:
     """Claim due messages and deliver them; safe to run in several processes at once."""
     s = senders.settings
-    async with pool.acquire() as conn:
-        claimed = await outbox.claim_due(conn, now=now, lease_until=now + s.lease, limit=s.batch)
-    stats = Stats(claimed=len(claimed))
-    if not claimed:
-        return stats
-    sites: dict[int, Site] = {}
-    gate = asyncio.Semaphore(s.concurrency)
-
-    async def one(message: Message) -> None:
-        async with gate:
-            await _deliver(pool, senders, message, now=now, sites=sites, stats=stats, rng=rng)
-
-    await asyncio.gather(*(one(m) for m in claimed))
-    return stats
-
-
-async def _deliver(pool: asyncpg.Pool, senders: Senders, message: Message, *, now: datetime,
-                   sites: dict[int, Site], stats: Stats, rng: Callable[[], float]) -> None:
-    s = senders.settings
-    extra = {"outbox_id": message.id, "kind": message.kind, "attempt": message.attempts,
-             "recipient": mask(message.recipient)}
-    # 1. Decide and render (short reads, no transaction).
-    async with pool.acquire() as conn:
-        prepared = await _prepare(conn, senders, message, now=now, sites=sites, stats=stats, extra=extra, rng=rng)
-    if prepared is None:
-        return
-    # 2. Send: no connection is held while the provider answers.
+    run = _Run(pool, senders, now, rng, slots=asyncio.Semaphore(s.concurrency))
+    recorder: asyncio.Task[None] | None = None
     try:
-        result = await prepared.send()
-    except PermanentSendError as e:
-        reason = _clean_error(str(e))
-        if e.about_recipient:
-            reason = f"number cannot receive SMS, please call or write: {reason}"
         async with pool.acquire() as conn:
-            await _finish(conn, message, OutboxStatus.failed, reason, e.code, stats, extra)
-        return
-    except TransientSendError as e:
-        async with pool.acquire() as conn:
-            await _transient(conn, message, e, now, s, stats, extra, rng)
-        return
+            claimed = await outbox.claim_due(conn, now=now, lease_until=now + s.lease, limit=s.batch)
+            run.stats.claimed = len(claimed)
+            if not claimed:
+                return run.stats
+            recorder = asyncio.create_task(_record(run))
+            queue = collections.deque(claimed)
+            await _start_sends(conn, run, queue)
+        while queue:
+            # Wait for a free send slot without holding a connection, then take one for the next messages.
+            await run.slots.acquire()
+            run.slots.release()
+            async with pool.acquire() as conn:
+                await _start_sends(conn, run, queue)
+        await asyncio.gather(*run.sends)
+    finally:
+        if recorder is not None:
+            if not all(t.done() for t in run.sends):  # failed half-way: sends under way are still recorded
+                await asyncio.wait(run.sends)
+            run.results.put_nowait(None)
+            await recorder
+    return run.stats
+
+
+@dataclass(slots=True)
+class _Run:
+    """One dispatch_due call: its messages' sends, their results on the way to the recorder, the counts."""
+
+    pool: asyncpg.Pool
+    senders: Senders
+    now: datetime
+    rng: Callable[[], float]
+    slots: asyncio.Semaphore  # one per send under way (Settings.concurrency)
+    stats: Stats = field(default_factory=Stats)
+    sites: dict[int, Site] = field(default_factory=dict)
+    sends: list[asyncio.Task[None]] = field(default_factory=list)
+    results: asyncio.Queue[_Result | None] = field(default_factory=asyncio.Queue)
+
+
+async def _start_sends(conn: asyncpg.Connection, run: _Run, queue: collections.deque[Message]) -> None:
+    """Decide, render and start sending queued messages while a send slot is free.
+
+    Each message is checked (opted out, quiet hours, still current) right before its own send starts, as
+    one message at a time would be; the connection is only used for those reads and never waits for a send.
+    """
+    while queue and not run.slots.locked():
+        await run.slots.acquire()
+        message = queue.popleft()
+        extra = _extra(message)
+        prepared = await _prepare(conn, run.senders, message, now=run.now, sites=run.sites, stats=run.stats,
+                                  extra=extra, rng=run.rng)
+        if prepared is None:
+            run.slots.release()
+        else:
+            run.sends.append(asyncio.create_task(_send(run, message, prepared, extra)))
+
+
+def _extra(message: Message) -> dict[str, object]:
+    return {"outbox_id": message.id, "kind": message.kind, "attempt": message.attempts,
+            "recipient": mask(message.recipient)}
+
+
+@dataclass(frozen=True, slots=True)
+class _Result:
+    message: Message
+    extra: dict[str, object]
+    body: str | None = None
+    sent: SendResult | None = None
+    error: PermanentSendError | TransientSendError | None = None
+
+
+async def _send(run: _Run, message: Message, prepared: _Prepared, extra: dict[str, object]) -> None:
+    """Hand one message to the provider (no connection held) and pass the outcome to the recorder."""
+    try:
+        result = _Result(message, extra, prepared.body, sent=await prepared.send())
+    except (PermanentSendError, TransientSendError) as e:
+        result = _Result(message, extra, error=e)
     except Exception as e:
         log.exception("unexpected send error", extra=extra)
-        async with pool.acquire() as conn:
-            await _transient(conn, message, TransientSendError(f"{type(e).__name__}"), now, s, stats, extra, rng)
-        return
-    # 3. Record.
-    async with pool.acquire() as conn:
-        ok = await outbox.mark_sent(conn, message, provider_id=result.provider_id, segments=result.segments or None,
-                                    body=prepared.body, now=now)
-    if ok:
-        stats.sent += 1
-        OUTBOX_SENT.labels(message.channel, "sent").inc()
-        log.info("message sent", extra={**extra, "provider_id": result.provider_id, "segments": result.segments})
-    else:
-        stats.lost += 1
-        log.warning("sent, but the lease had expired; the row belongs to another worker now", extra=extra)
+        result = _Result(message, extra, error=TransientSendError(f"{type(e).__name__}"))
+    finally:
+        run.slots.release()
+    run.results.put_nowait(result)
+
+
+async def _record(run: _Run) -> None:
+    """Write send results in groups until the end marker (None).
+
+    A group is what arrives within RECORD_WINDOW_S of its first result (at most `concurrency` results, and
+    whatever came in while the previous group was being written); all acceptances in a group are recorded
+    by one guarded statement. The window keeps a result unrecorded for milliseconds only: a status callback
+    finds no row until the provider id is stored.
+    """
+    group_size = run.senders.settings.concurrency
+    while True:
+        group = [await run.results.get()]
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(RECORD_WINDOW_S):
+                while group[-1] is not None and len(group) < group_size:
+                    group.append(await run.results.get())
+        while group[-1] is not None and not run.results.empty():
+            group.append(run.results.get_nowait())
+        complete = [r for r in group if r is not None]
+        if complete:
+            async with run.pool.acquire() as conn:
+                await _record_group(conn, complete, now=run.now, settings=run.senders.settings, stats=run.stats,
+                                    rng=run.rng)
+        if group[-1] is None:
+            return
+
+
+async def _record_group(conn: asyncpg.Connection, group: list[_Result], *, now: datetime, settings: Settings,
+                        stats: Stats, rng: Callable[[], float]) -> None:
+    accepted = [(r, r.sent) for r in group if r.sent is not None]
+    recorded = await outbox.mark_sent_many(conn, [
+        outbox.Accepted(r.message, sent.provider_id, sent.segments or None, r.body) for r, sent in accepted], now=now)
+    for r, sent in accepted:
+        if r.message.id in recorded:
+            stats.sent += 1
+            OUTBOX_SENT.labels(r.message.channel, "sent").inc()
+            log.info("message sent", extra={**r.extra, "provider_id": sent.provider_id, "segments": sent.segments})
+        else:
+            stats.lost += 1
+            log.warning("sent, but the lease had expired; the row belongs to another worker now", extra=r.extra)
+    for r in group:
+        if isinstance(r.error, PermanentSendError):
+            reason = _clean_error(str(r.error))
+            if r.error.about_recipient:
+                reason = f"number cannot receive SMS, please call or write: {reason}"
+            await _finish(conn, r.message, OutboxStatus.failed, reason, r.error.code, stats, r.extra)
+        elif r.error is not None:
+            await _transient(conn, r.message, r.error, now, settings, stats, r.extra, rng)
 
 
 async def _prepare(conn: asyncpg.Connection, senders: Senders, message: Message, *, now: datetime,

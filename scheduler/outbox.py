@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -110,18 +110,44 @@ async def claim_due(conn: asyncpg.Connection, *, now: datetime, lease_until: dat
 
 # `attempts = $n` names one claim: a row re-claimed after its lease expired no longer matches, so a
 # slow first worker cannot overwrite what the second one recorded.
+@dataclass(frozen=True, slots=True)
+class Accepted:
+    """A claimed message the provider accepted, waiting to be recorded."""
+
+    message: Message
+    provider_id: str
+    segments: int | None
+    body: str | None
+
+
+async def mark_sent_many(conn: asyncpg.Connection, accepted: Sequence[Accepted], *, now: datetime) -> set[int]:
+    """Record that the provider accepted these messages, in one statement; returns the ids still claimed by us.
+
+    Each row carries its own claim guard (status 'sending' and the attempt number of the claim), so a row
+    that another worker re-claimed, or that already reached a final state, is left as it is.
+    """
+    if not accepted:
+        return set()
+    rows = await conn.fetch(
+        """
+        UPDATE outbox AS o SET status = 'sent', provider_id = a.provider_id, segments = a.segments, body = a.body,
+               sent_at = $6, lease_until = NULL, last_error = NULL, error_code = NULL, updated_at = now()
+        FROM unnest($1::bigint[], $2::int[], $3::text[], $4::int[], $5::text[])
+             AS a(id, attempts, provider_id, segments, body)
+        WHERE o.id = a.id AND o.status = 'sending' AND o.attempts = a.attempts
+        RETURNING o.id
+        """,
+        [a.message.id for a in accepted], [a.message.attempts for a in accepted],
+        [a.provider_id for a in accepted], [a.segments for a in accepted], [a.body for a in accepted], now,
+    )
+    return {r["id"] for r in rows}
+
+
 async def mark_sent(conn: asyncpg.Connection, message: Message, *, provider_id: str, segments: int | None,
                     body: str | None, now: datetime) -> bool:
     """Record that the provider accepted the message."""
-    result: str = await conn.execute(
-        """
-        UPDATE outbox SET status = 'sent', provider_id = $3, segments = $4, body = $5, sent_at = $6,
-               lease_until = NULL, last_error = NULL, error_code = NULL, updated_at = now()
-        WHERE id = $1 AND status = 'sending' AND attempts = $2
-        """,
-        message.id, message.attempts, provider_id, segments, body, now,
-    )
-    return result.endswith(" 1")
+    done = await mark_sent_many(conn, [Accepted(message, provider_id, segments, body)], now=now)
+    return message.id in done
 
 
 async def retry_later(conn: asyncpg.Connection, message: Message, *, due_at: datetime, error: str,

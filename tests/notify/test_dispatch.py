@@ -58,6 +58,73 @@ async def test_server_error_is_retried_later(pool: asyncpg.Pool, conn: asyncpg.C
     assert len(fake.messages) == 1
 
 
+async def test_batch_with_mixed_outcomes_records_each_row(pool: asyncpg.Pool, conn: asyncpg.Connection,
+                                                          site: SiteFacts, fake: FakeTwilio,
+                                                          senders: Senders) -> None:
+    ok = [await queue_received(conn, site) for _ in range(12)]
+    invalid = await queue_received(conn, site, phone="+4915144444444")
+    stopped = await queue_received(conn, site, phone="+4915155555555")
+    await conn.execute("UPDATE clients SET sms_opted_out_at = now() WHERE phone = '+4915155555555'")
+    fake.permanent_for("+4915144444444", "21211")
+    # The first request to arrive gets the 429: one of the first eight, all of them good numbers (the invalid
+    # row is claimed 13th, so its request starts only after an earlier one was answered).
+    fake.rate_limit_next(1, retry_after=120)
+    stats = await dispatch_due(pool, senders, now=NOW)
+    assert (stats.claimed, stats.sent, stats.retried, stats.failed, stats.cancelled, stats.lost) == (14, 11, 1, 1, 1, 0)
+    assert (await row(conn, stopped)).error_code == "opted-out"
+    assert (await row(conn, invalid)).error_code == "21211"
+    messages = {i: await row(conn, i) for i in ok}
+    [retried] = [m for m in messages.values() if m.status is OutboxStatus.pending]
+    assert retried.due_at >= NOW + timedelta(seconds=120) and retried.provider_id is None
+    sent = [m for m in messages.values() if m.status is OutboxStatus.sent]
+    assert {m.provider_id for m in sent} == {m.sid for m in fake.messages}
+    assert all(m.sent_at == NOW and m.segments == 1 for m in sent)
+    bodies = dict(await conn.fetch("SELECT provider_id, body FROM outbox WHERE status = 'sent'"))
+    assert bodies == {m.sid: m.body for m in fake.messages}
+
+
+async def test_stop_during_a_run_reaches_the_messages_not_yet_sent(pool: asyncpg.Pool, conn: asyncpg.Connection,
+                                                                   site: SiteFacts, fake: FakeTwilio,
+                                                                   sender: TwilioSms) -> None:
+    await queue_received(conn, site)
+    later = await queue_received(conn, site, phone="+4915177777777")
+    fake.stall_next(1, 0.5)
+    run = asyncio.create_task(dispatch_due(pool, Senders(sms=sender, settings=Settings(concurrency=1)), now=NOW))
+    for _ in range(500):  # until the first message is at the provider
+        if fake.create_requests:
+            break
+        await asyncio.sleep(0.01)
+    # The client sends STOP while the first message is still being sent: the second, already claimed, is checked
+    # right before its own send and not sent.
+    await conn.execute("UPDATE clients SET sms_opted_out_at = now() WHERE phone = '+4915177777777'")
+    stats = await run
+    assert (stats.claimed, stats.sent, stats.cancelled) == (2, 1, 1)
+    assert (await row(conn, later)).error_code == "opted-out"
+    assert "+4915177777777" not in {m.to for m in fake.messages}
+
+
+async def test_recording_in_one_statement_keeps_each_rows_claim_guard(conn: asyncpg.Connection,
+                                                                       site: SiteFacts) -> None:
+    ids = [await queue_received(conn, site) for _ in range(3)]
+    claimed = await outbox.claim_due(conn, now=NOW, lease_until=NOW + timedelta(seconds=60), limit=10)
+    assert sorted(m.id for m in claimed) == sorted(ids)
+    first, second, third = sorted(claimed, key=lambda m: m.id)
+    # The second row's lease ran out and another worker claimed it again; the third was cancelled for good.
+    await conn.execute("UPDATE outbox SET lease_until = $2 WHERE id = $1", second.id, NOW - timedelta(seconds=1))
+    assert await outbox.requeue_stuck(conn, now=NOW, max_attempts=6) == 1
+    [again] = await outbox.claim_due(conn, now=NOW, lease_until=NOW + timedelta(seconds=60), limit=10)
+    assert again.id == second.id and again.attempts == 2
+    assert await outbox.finish(conn, third, status=OutboxStatus.cancelled, error="test", code="test")
+    recorded = await outbox.mark_sent_many(conn, [
+        outbox.Accepted(m, f"SM{m.id:032d}", 1, "body") for m in (first, second, third)], now=NOW)
+    assert recorded == {first.id}
+    assert (await row(conn, first.id)).status is OutboxStatus.sent
+    late = await row(conn, second.id)
+    assert (late.status, late.attempts, late.provider_id) == (OutboxStatus.sending, 2, None)
+    assert (await row(conn, third.id)).status is OutboxStatus.cancelled
+    assert await outbox.mark_sent_many(conn, [], now=NOW) == set()
+
+
 async def test_stall_times_out_as_transient(pool: asyncpg.Pool, conn: asyncpg.Connection, site: SiteFacts,
                                             fake: FakeTwilio, app_port: int) -> None:
     outbox_id = await queue_received(conn, site)

@@ -91,6 +91,24 @@ async def test_send_reaches_twilio_with_basic_auth(fake: FakeTwilio, sender: Twi
     assert msg.status_callback is None
 
 
+async def test_form_encoding_keeps_every_character(fake: FakeTwilio, sender: TwilioSms) -> None:
+    body = "A&B=C+D %20 50% ä ß ✓ 🙂\nZeile 2; /r/x?y=1&z=2#frag"
+    callback = "http://127.0.0.1:9/webhooks/twilio/status?site=a b&x=1"
+    await send(sender, body=body, status_callback=callback)
+    [msg] = fake.messages
+    assert (msg.body, msg.status_callback, msg.to, msg.from_) == (body, callback, TO, FROM)
+
+
+async def test_sdk_request_log_lines_leave_out_the_credentials(fake: FakeTwilio, sender: TwilioSms,
+                                                               caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO, logger="twilio.async_http_client")
+    await send(sender, key="k-logged")
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name == "twilio.async_http_client")
+    assert "-- BEGIN Twilio API Request --" in logged and "Response Status Code: 201" in logged
+    assert "k-logged" in logged
+    assert "Authorization" not in logged and "Basic " not in logged and TOKEN not in logged
+
+
 async def test_ukrainian_body_is_counted_in_ucs2_segments(fake: FakeTwilio, sender: TwilioSms) -> None:
     result = await send(sender, body="Ваш запис підтверджено. " * 4)
     assert result.segments == 2
