@@ -155,6 +155,8 @@ def _check(config: Config) -> None:
         raise ConfigError("sms.twilio.account_sid and SCHEDULER_TWILIO_AUTH_TOKEN are required for sms.provider twilio")
     if config.oidc.enabled and not (config.oidc.issuer and config.oidc.client_id):
         raise ConfigError("oidc.issuer and oidc.client_id are required when oidc.enabled is true")
+    if config.jobs.outbox_lease_seconds < 30:
+        raise ConfigError("jobs.outbox_lease_seconds must be at least 30: no send starts in the last 20 s of a lease")
     if config.oidc.enabled and "openid" not in config.oidc.scopes.split():
         raise ConfigError("oidc.scopes must contain openid")
 

@@ -25,6 +25,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
+from time import monotonic
 from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
@@ -61,6 +62,9 @@ class Settings:
     lease: timedelta = timedelta(seconds=60)
     batch: int = 50
     concurrency: int = 8
+    # No send starts later than this before the lease ends: a send may take the provider's whole timeout
+    # (10 s) and its result must still be recorded while the row is ours. The rest go back to the queue.
+    start_margin: timedelta = timedelta(seconds=20)
     max_attempts: int = MAX_ATTEMPTS
     status_callback_url: str | None = None
 
@@ -81,6 +85,7 @@ class Stats:
     cancelled: int = 0
     deferred: int = 0
     lost: int = 0  # result not recorded: the lease had expired and another worker took the row
+    released: int = 0  # claimed but given back unsent, because the lease was running out
 
 
 def settings_from(config: Config) -> Settings:
@@ -134,6 +139,7 @@ async def dispatch_due(pool: asyncpg.Pool, senders: Senders, *, now: datetime,
     s = senders.settings
     run = _Run(pool, senders, now, rng, slots=asyncio.Semaphore(s.concurrency))
     recorder: asyncio.Task[None] | None = None
+    start_by = monotonic() + (s.lease - s.start_margin).total_seconds()  # the lease counts from the claim
     try:
         async with pool.acquire() as conn:
             claimed = await outbox.claim_due(conn, now=now, lease_until=now + s.lease, limit=s.batch)
@@ -148,6 +154,10 @@ async def dispatch_due(pool: asyncpg.Pool, senders: Senders, *, now: datetime,
             await run.slots.acquire()
             run.slots.release()
             async with pool.acquire() as conn:
+                if monotonic() >= start_by:  # a stalled provider ate the lease: never send unleased
+                    run.stats.released = await outbox.release(conn, list(queue))
+                    queue.clear()
+                    break
                 await _start_sends(conn, run, queue)
         await asyncio.gather(*run.sends)
     finally:

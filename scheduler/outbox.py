@@ -191,6 +191,24 @@ async def finish(conn: asyncpg.Connection, message: Message, *, status: OutboxSt
     return result.endswith(" 1")
 
 
+async def release(conn: asyncpg.Connection, messages: Sequence[Message]) -> int:
+    """Give claimed messages that were never handed to a provider back to the queue, as if never claimed.
+
+    Guarded by each row's claim (status 'sending' and its attempt number), like every other result.
+    """
+    if not messages:
+        return 0
+    result: str = await conn.execute(
+        """
+        UPDATE outbox AS o SET status = 'pending', attempts = o.attempts - 1, lease_until = NULL, updated_at = now()
+        FROM unnest($1::bigint[], $2::integer[]) AS c(id, attempts)
+        WHERE o.id = c.id AND o.status = 'sending' AND o.attempts = c.attempts
+        """,
+        [m.id for m in messages], [m.attempts for m in messages],
+    )
+    return int(result.split()[-1])
+
+
 async def requeue_stuck(conn: asyncpg.Connection, *, now: datetime, max_attempts: int) -> int:
     """Return rows whose lease expired (worker died between claim and result) to the queue.
 

@@ -103,6 +103,27 @@ async def test_stop_during_a_run_reaches_the_messages_not_yet_sent(pool: asyncpg
     assert "+4915177777777" not in {m.to for m in fake.messages}
 
 
+async def test_a_stalled_provider_never_makes_a_send_outlive_its_lease(pool: asyncpg.Pool, conn: asyncpg.Connection,
+                                                                        site: SiteFacts, fake: FakeTwilio,
+                                                                        app_port: int) -> None:
+    # Sends may start until 1.5 s after the claim; the first one hangs for 3 s, so the other two are given
+    # back untouched instead of being sent when the sweeper may already have handed them to another worker.
+    ids = [await queue_received(conn, site) for _ in range(3)]
+    patient = TwilioSms(SID, TOKEN, FROM, api_base=fake.base_url, timeout=10)
+    settings = Settings(concurrency=1, lease=timedelta(seconds=21.5), start_margin=timedelta(seconds=20))
+    try:
+        fake.stall_next(1, 3.0)
+        stats = await dispatch_due(pool, Senders(sms=patient, settings=settings), now=NOW)
+        assert (stats.claimed, stats.sent, stats.released) == (3, 1, 2)
+        given_back = [await row(conn, i) for i in ids[1:]]
+        assert all(m.status is OutboxStatus.pending and m.attempts == 0 for m in given_back)
+        again = await dispatch_due(pool, Senders(sms=patient, settings=settings), now=NOW)
+    finally:
+        await patient.close()
+    assert (again.claimed, again.sent) == (2, 2)
+    assert len(fake.messages) == 3
+
+
 async def test_recording_in_one_statement_keeps_each_rows_claim_guard(conn: asyncpg.Connection,
                                                                        site: SiteFacts) -> None:
     ids = [await queue_received(conn, site) for _ in range(3)]

@@ -10,12 +10,13 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from scheduler import jobs
+from scheduler import dispatch, jobs
 from scheduler.app import create_app
 from scheduler.config import Config
+from scheduler.keys import SENDERS
 from tests.factories import SiteFacts
 from tests.fakes.twilio_server import FakeTwilio
-from tests.notify.conftest import queue_received
+from tests.notify.conftest import NOW, queue_received
 
 
 async def test_singleton_job_skips_while_another_process_holds_it(twilio_client: TestClient,
@@ -56,3 +57,16 @@ async def test_worker_role_dispatches_on_its_own(aiohttp_client, twilio_config: 
         await asyncio.sleep(0.02)
     assert len(fake.messages) == 1
     assert create_app(config, role="web").cleanup_ctx[-1] is not jobs.scheduler_ctx
+
+
+async def test_one_dispatcher_run_sends_batch_after_batch_until_the_queue_is_empty(
+        twilio_client: TestClient, conn: asyncpg.Connection, site: SiteFacts, fake: FakeTwilio) -> None:
+    # A reminder wave must not wait one interval per batch: 2.5 batches go out in one run.
+    settings = twilio_client.app[SENDERS].settings
+    for _ in range(settings.batch * 5 // 2):
+        await queue_received(conn, site, due_at=NOW)
+    stats = await jobs.dispatch_outbox(twilio_client.app, NOW)
+    assert isinstance(stats, dispatch.Stats)
+    assert stats.claimed == stats.sent == settings.batch * 5 // 2
+    assert len(fake.messages) == settings.batch * 5 // 2
+    assert await conn.fetchval("SELECT count(*) FROM outbox WHERE status = 'pending'") == 0
