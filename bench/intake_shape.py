@@ -15,8 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
-from dataclasses import replace
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -36,7 +35,11 @@ STATE = web.AppKey("shape_state", dict)
 
 
 async def _plan(pool: asyncpg.Pool) -> dict[str, Any]:
-    """One plan and its proposals, made once; every shaped transaction stores a copy of them."""
+    """One plan made once, and every free slot it allows: shaped transaction n holds the next three.
+
+    So the ceiling's held proposals grow as the real ones do: three per request until the caseworkers'
+    window is full, none after that (a real intake then proposes nothing and the request waits).
+    """
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
         site = await availability.site_by_code(conn, SITE)
@@ -47,7 +50,8 @@ async def _plan(pool: asyncpg.Pool) -> dict[str, Any]:
         plan = await planning.make_plan(conn, site=site, kind=Kind.appointment, concern_code=CONCERN, urgent=False,
                                         channel="web", language="de", modes=("in_person",), client=client,
                                         received_at=now, now=now)
-        slots = await planning.find_slots(conn, site=site, plan=plan, language="de", windows={}, now=now)
+        slots = await planning.find_slots(conn, site=site, plan=plan, language="de", windows={}, now=now,
+                                          count=100_000)
     return {"plan": plan, "slots": slots, "concern_id": concern_id}
 
 
@@ -64,8 +68,7 @@ async def shaped_transaction(pool: asyncpg.Pool, state: dict[str, Any], n: int, 
         await availability.load_routed(conn, site_id=site.id, team_id=plan.team_id, staff_id=plan.staff_id,
                                        language="de", start=max(decision.earliest_start, now),
                                        end=decision.latest_start, tz=site.timezone)
-        shift = timedelta(minutes=30 * (n % 200))  # spread the held times as the real proposals spread
-        proposals = [replace(s, start=s.start + shift, end=s.end + shift) for s in state["slots"]]
+        proposals = state["slots"][3 * (n - 1):3 * n]
         new = _new_request(site.id, client.id, state["concern_id"], plan, proposals)
         stored = await requests_.insert(conn, new, reference=references.new_reference(),
                                         link_token=references.new_link_token())
@@ -86,7 +89,7 @@ def _new_request(site_id: int, client_id: int, concern_id: int, plan: planning.P
         decision=plan.decision, team_id=plan.team_id, staff_id=plan.staff_id, deadline_at=plan.deadline_at,
         policy_ids=plan.policy_ids, proposals=proposals,
         events=[("client:web", "request.received", {"channel": "web", "concern": CONCERN}),
-                ("policy", "request.proposed", {"proposals": len(proposals)})])
+                *([("policy", "request.proposed", {"proposals": len(proposals)})] if proposals else [])])
 
 
 async def _handle(request: web.Request) -> web.Response:
