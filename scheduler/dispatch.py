@@ -372,9 +372,12 @@ async def _finish(conn: asyncpg.Connection, message: Message, status: OutboxStat
 
 
 async def sweep(pool: asyncpg.Pool, *, now: datetime, max_attempts: int = MAX_ATTEMPTS) -> int:
-    """Re-queue messages whose worker died between claim and result."""
+    """Re-queue messages whose worker died between claim and result; apply receipts that came early."""
     async with pool.acquire() as conn:
         count = await outbox.requeue_stuck(conn, now=now, max_attempts=max_attempts)
+        early = await outbox.apply_early_receipts(conn, now=now)
+    if early:
+        log.info("applied delivery receipts that came before their send was recorded", extra={"count": early})
     if count:
         log.warning("re-queued messages with an expired lease", extra={"count": count})
     return count

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any, Final
 
@@ -242,17 +242,49 @@ DELIVERY_MAY_FOLLOW: Final[dict[OutboxStatus, tuple[OutboxStatus, ...]]] = {
 
 async def record_delivery(conn: asyncpg.Connection, *, provider_id: str, status: OutboxStatus,
                           error_code: str | None, error: str | None) -> bool:
-    """Apply a provider status callback if the row's current status allows it (idempotent)."""
+    """Apply a provider status callback if the row's current status allows it (idempotent).
+
+    A receipt for an id no message carries yet (it arrived before the send was recorded) is kept in
+    early_receipts; `apply_early_receipts` applies it once the message has its id.
+    """
     allowed = DELIVERY_MAY_FOLLOW[status]
-    result: str = await conn.execute(
+    applied: bool = await conn.fetchval(
         """
-        UPDATE outbox SET status = $2, error_code = coalesce($4, error_code), last_error = coalesce($5, last_error),
-               updated_at = now()
-        WHERE provider_id = $1 AND status = ANY($3::text[])
+        WITH applied AS (
+            UPDATE outbox SET status = $2, error_code = coalesce($4, error_code),
+                   last_error = coalesce($5, last_error), updated_at = now()
+            WHERE provider_id = $1 AND status = ANY($3::text[])
+            RETURNING id
+        ), kept AS (
+            INSERT INTO early_receipts (provider_id, status, error_code, error)
+            SELECT $1, $2, $4, $5 WHERE NOT EXISTS (SELECT 1 FROM outbox WHERE provider_id = $1)
+            ON CONFLICT DO NOTHING
+        )
+        SELECT EXISTS (SELECT 1 FROM applied)
         """,
         provider_id, status.value, [s.value for s in allowed], error_code, error,
     )
-    return result.endswith(" 1")
+    return applied
+
+
+# In the order a message goes through them, so early receipts replay as the provider meant them.
+_RECEIPT_ORDER = ("sent", "delivered", "undelivered", "failed")
+
+
+async def apply_early_receipts(conn: asyncpg.Connection, *, now: datetime) -> int:
+    """Apply the receipts that came before their message's id was stored; drop those unmatched for 2 days."""
+    async with conn.transaction():
+        rows = await conn.fetch(
+            """
+            DELETE FROM early_receipts e USING outbox o WHERE o.provider_id = e.provider_id
+            RETURNING e.provider_id, e.status, e.error_code, e.error
+            """
+        )
+        await conn.execute("DELETE FROM early_receipts WHERE received_at < $1", now - timedelta(days=2))
+        for r in sorted(rows, key=lambda r: (r["provider_id"], _RECEIPT_ORDER.index(r["status"]))):
+            await record_delivery(conn, provider_id=r["provider_id"], status=OutboxStatus(r["status"]),
+                                  error_code=r["error_code"], error=r["error"])
+    return len(rows)
 
 
 async def cancel_pending_for_recipient(conn: asyncpg.Connection, *, channel: str, recipient: str,

@@ -10,7 +10,8 @@ import pytest
 from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
-from scheduler.dispatch import Senders, dispatch_due
+from scheduler import outbox
+from scheduler.dispatch import Senders, dispatch_due, sweep
 from scheduler.i18n import translate
 from scheduler.outbox import OutboxStatus
 from scheduler.replies import REPLIES, Action, parse
@@ -237,3 +238,25 @@ async def test_reply_from_an_unknown_number(twilio_client: TestClient, fake: Fak
 ])
 def test_parse(text: str, action: Action) -> None:
     assert parse(text) is action
+
+
+async def test_a_receipt_before_the_send_was_recorded_is_applied_by_the_sweeper(
+        twilio_client: TestClient, pool: asyncpg.Pool, conn: asyncpg.Connection, site: SiteFacts,
+        fake: FakeTwilio, senders: Senders) -> None:
+    # The provider reports delivery while the worker has not yet stored the message's id.
+    outbox_id = await queue_received(conn, site)
+    [claimed] = await outbox.claim_due(conn, now=NOW, lease_until=NOW + timedelta(seconds=60), limit=1)
+    accepted = await senders.sms.send(to=claimed.recipient, body="text", idempotency_key=claimed.idempotency_key,
+                                      status_callback=senders.settings.status_callback_url)
+    sid = accepted.provider_id
+    assert (await fake.deliver(sid, "sent")).status == 204
+    assert (await fake.deliver(sid, "delivered")).status == 204
+    assert await conn.fetchval("SELECT count(*) FROM early_receipts WHERE provider_id = $1", sid) == 2
+    assert await outbox.mark_sent(conn, claimed, provider_id=sid, segments=1, body="text", now=NOW)
+    assert await sweep(pool, now=NOW) == 0
+    assert (await row(conn, outbox_id)).status is OutboxStatus.delivered
+    assert await conn.fetchval("SELECT count(*) FROM early_receipts") == 0
+    # A receipt for an id that never turns up is dropped after two days.
+    await conn.execute("INSERT INTO early_receipts (provider_id, status) VALUES ('SMunknown', 'delivered')")
+    await sweep(pool, now=datetime.now(UTC) + timedelta(days=3))
+    assert await conn.fetchval("SELECT count(*) FROM early_receipts") == 0
