@@ -23,7 +23,7 @@ from scheduler.policy.rules import Kind
 
 routes = web.RouteTableDef()
 
-KIOSK_DIR = Path(__file__).resolve().parents[2] / "kiosk"
+KIOSK_DIR = Path(__file__).resolve().parents[1] / "kiosk"  # packaged with the service
 TOKEN_HEADER = "X-Kiosk-Token"
 IDLE_SECONDS = 60
 
