@@ -106,7 +106,7 @@ class RateLimiter:
                              per_phone=Limit.parse("phone", PER_PHONE))
         self.clock = clock  # seconds since the epoch; tests set their own
 
-    async def hit(self, pool: asyncpg.Pool, *checks: tuple[Limit, str]) -> None:
+    async def hit(self, db: asyncpg.Pool | asyncpg.Connection, *checks: tuple[Limit, str]) -> None:
         """Count one hit for each (limit, key) in one round trip; TooManyRequests (with Retry-After) when a
         limit is full. Limits that are not full count the hit even when another one is full."""
         if len({limit.name for limit, _ in checks}) != len(checks):
@@ -114,7 +114,7 @@ class RateLimiter:
         now = self.clock()
         starts = [window_start(now, limit.seconds) for limit, _ in checks]
         try:
-            rows = await pool.fetch(
+            rows = await db.fetch(
                 HIT_SQL,
                 [limit.name for limit, _ in checks], [key for _, key in checks],
                 [datetime.fromtimestamp(s, UTC) for s in starts], [limit.seconds for limit, _ in checks],
@@ -133,9 +133,13 @@ class RateLimiter:
         if waits:
             raise TooManyRequests(extra={"retry_after": max(waits)})
 
-    async def hit_phone(self, pool: asyncpg.Pool, phone: str) -> None:
-        """Count a submission for a phone number (stops one number being flooded with SMS)."""
-        await self.hit(pool, (self.limits.per_phone, phone))
+    async def hit_phone(self, db: asyncpg.Pool | asyncpg.Connection, phone: str) -> None:
+        """Count a submission for a phone number (stops one number being flooded with SMS).
+
+        Intake runs it inside its own transaction: only submissions that are stored count, and it costs no
+        connection checkout of its own. A database error there fails the submission, not just the check.
+        """
+        await self.hit(db, (self.limits.per_phone, phone))
 
 
 LIMITER = web.AppKey("rate_limiter", RateLimiter)

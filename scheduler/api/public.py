@@ -38,9 +38,9 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     if "idempotency_key" not in body and request.headers.get("Idempotency-Key"):
         body["idempotency_key"] = request.headers["Idempotency-Key"]
     parsed = intake.parse_intake(body, kind=kind, channel="web", default_site=config.default_site)
-    await request.app[ratelimit.LIMITER].hit_phone(request.app[POOL], parsed.phone)
     submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
-                                    reminder_offsets=reminder_offsets(config))
+                                    reminder_offsets=reminder_offsets(config),
+                                    limit_phone=request.app[ratelimit.LIMITER].hit_phone)
     return web.json_response(submitted_json(submitted, config.server.public_base_url), status=201)
 
 

@@ -164,9 +164,9 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     settings = request.app[CONFIG]
     data = {**body, "site": device.site_code, "language": lang}
     parsed = intake.parse_intake(data, kind=kind, channel="kiosk", default_site=settings.default_site)
-    await request.app[ratelimit.LIMITER].hit_phone(request.app[POOL], parsed.phone)
     submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
-                                    reminder_offsets=reminder_offsets(settings))
+                                    reminder_offsets=reminder_offsets(settings),
+                                    limit_phone=request.app[ratelimit.LIMITER].hit_phone)
     status_url = f"{settings.server.public_base_url}/r/{submitted.link_token}?{urlencode({'lang': lang})}"
     return web.json_response({"reference": submitted.reference, "status_url": status_url,
                               "qr_svg": qr_svg(status_url)}, status=201, headers={"Cache-Control": "no-store"})

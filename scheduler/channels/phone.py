@@ -300,9 +300,9 @@ async def window(request: web.Request) -> web.Response:
     response = VoiceResponse()
     try:
         parsed = intake.parse_intake(data, kind=Kind.callback, channel="phone", default_site=config.default_site)
-        await request.app[ratelimit.LIMITER].hit_phone(request.app[POOL], parsed.phone)
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
-                                        reminder_offsets=reminder_offsets(config))
+                                        reminder_offsets=reminder_offsets(config),
+                                        limit_phone=request.app[ratelimit.LIMITER].hit_phone)
     except (ValidationFailed, TooManyRequests):
         _say(response, lang, _t(lang, FAILED))
         response.hangup()

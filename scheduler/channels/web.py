@@ -173,9 +173,9 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     try:
         parsed = intake.parse_intake(_intake_data(values, lang, kind), kind=kind, channel="web",
                                      default_site=config.default_site)
-        await request.app[ratelimit.LIMITER].hit_phone(request.app[POOL], parsed.phone)
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
-                                        reminder_offsets=reminder_offsets(config))
+                                        reminder_offsets=reminder_offsets(config),
+                                        limit_phone=request.app[ratelimit.LIMITER].hit_phone)
     except ValidationFailed as e:
         return await _form_page(request, kind, values, e.fields, status=422)
     raise web.HTTPSeeOther(with_lang(f"/r/{submitted.link_token}/thanks", lang))
