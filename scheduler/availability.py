@@ -75,9 +75,8 @@ _PER_CASEWORKER = """
       SELECT ap.during FROM appointments ap
       WHERE ap.staff_id = s.id AND ap.status = 'confirmed' AND ap.during && $2
       UNION ALL
-      SELECT p.during FROM proposals p JOIN requests r ON r.id = p.request_id
-      WHERE p.staff_id = s.id AND p.during && $2 AND r.status IN ('received', 'proposed')
-        AND r.id IS DISTINCT FROM $3) x) AS busy,
+      SELECT p.during FROM proposals p  -- only open requests have proposals (migration 0010)
+      WHERE p.staff_id = s.id AND p.during && $2 AND p.request_id IS DISTINCT FROM $3) x) AS busy,
   (SELECT array_agg((lower(ap.during) AT TIME ZONE $4)::date) FROM appointments ap
     WHERE ap.staff_id = s.id AND ap.status = 'confirmed' AND ap.during && $2) AS booked_days
 """
