@@ -37,11 +37,21 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(typename, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
+async def _after_use(conn: asyncpg.Connection) -> None:
+    """Nothing to reset when a connection goes back to the pool.
+
+    asyncpg has already rolled back a transaction left open. The service keeps no other session state: no
+    SET outside a transaction, no LISTEN, no cursors outside transactions, and the advisory locks of jobs and
+    migrations are released explicitly (jobs close the connection if that fails). Skipping asyncpg's default
+    reset (RESET ALL and friends) saves a round trip on every checkout.
+    """
+
+
 async def create_pool(dsn: str, *, min_size: int = 1, max_size: int = 10,
                       command_timeout: float = 10.0) -> asyncpg.Pool:
     """Create the asyncpg pool with JSON codecs; every connection reports the app name."""
     pool = await asyncpg.create_pool(
-        dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+        dsn, min_size=min_size, max_size=max_size, init=_init_connection, reset=_after_use,
         command_timeout=command_timeout, server_settings={"application_name": "scheduler"},
     )
     assert pool is not None

@@ -104,7 +104,12 @@ async def run_job(app: web.Application, job: Job, *, now: datetime | None = None
                 try:
                     await job.function(app, now)
                 finally:
-                    await conn.execute("SELECT pg_advisory_unlock(hashtext('scheduler-job'), hashtext($1))", job.id)
+                    try:
+                        await conn.execute("SELECT pg_advisory_unlock(hashtext('scheduler-job'), hashtext($1))",
+                                           job.id)
+                    except BaseException:
+                        conn.terminate()  # the pool does not reset sessions: closing it is what releases the lock
+                        raise
     except Exception:
         JOB_RUNS.labels(job.id, "error").inc()
         log.exception("job failed", extra={"job": job.id})

@@ -392,6 +392,17 @@ def _changes_offset(d: date, zone: ZoneInfo) -> bool:
     return day0.utcoffset() != day1.utcoffset()
 
 
+@lru_cache(maxsize=8_192)
+def _grid(d: date, start: time, end: time, step: timedelta, zone: ZoneInfo) -> tuple[datetime, ...]:
+    """The UTC start instants of one working-hours block's slot grid (shared by every search that day)."""
+    if not _changes_offset(d, zone):
+        # No DST change today: wall clock and UTC move together, so the grid is plain arithmetic.
+        first = _instant(d, start, zone)
+        n = int((_instant(d, end, zone) - first) / step) + 1
+        return tuple(first + k * step for k in range(n))
+    return tuple(_wall_instants(d, start, end, step, zone))
+
+
 @dataclass(frozen=True, slots=True)
 class _Ctx:
     decision: Decision
@@ -420,13 +431,7 @@ def _block_slots(
     i = bisect_right(b_ends, first_free)
     if i < len(b_starts) and b_starts[i] <= first_free and b_ends[i] >= block_end:
         return  # one blocked range covers the whole block: a full day costs no grid
-    if not _changes_offset(d, zone):
-        # No DST change today: wall clock and UTC move together, so the grid is plain arithmetic.
-        first = block_start
-        n = int((block_end - first) / ctx.step) + 1
-        grid = [first + k * ctx.step for k in range(n)]
-    else:
-        grid = _wall_instants(d, hours.start, hours.end, ctx.step, zone)
+    grid = _grid(d, hours.start, hours.end, ctx.step, zone)
     parts = ctx.windows.parts
     noon = _instant(d, NOON, zone)
     k = bisect_left(grid, ctx.lo)
