@@ -473,6 +473,31 @@ def _day_slots(
             yield slot
 
 
+def _may_have_room(
+    ctx: _Ctx, cw: CaseworkerAvailability, d: date, blocked: tuple[list[datetime], list[datetime]]
+) -> bool:
+    """False when no working block of the day has a free stretch as long as the appointment.
+
+    A cheap walk over the blocked ranges, so a day that held proposals or bookings have filled costs no
+    slot streams; True does not promise a slot (the grid and the client's wishes decide that).
+    """
+    zone = ctx.calendar.zone
+    dur = ctx.decision.duration
+    b_starts, b_ends = blocked
+    for hours in cw.hours:
+        if hours.weekday != d.weekday() or not any(m in hours.modes for m in ctx.decision.modes):
+            continue
+        free_from = max(_instant(d, hours.start, zone), ctx.lo)
+        block_end = _instant(d, hours.end, zone)
+        i = bisect_right(b_ends, free_from)  # the first blocked range ending after free_from
+        while free_from + dur <= block_end:
+            if i == len(b_starts) or b_starts[i] >= free_from + dur:
+                return True  # free from free_from until the next blocked range (or the block's end)
+            free_from = max(free_from, b_ends[i])
+            i += 1
+    return False
+
+
 def _days(ctx: _Ctx) -> Iterator[date]:
     first = ctx.calendar.local_date(ctx.lo)
     last = ctx.calendar.local_date(ctx.hi - timedelta(microseconds=1))
@@ -519,11 +544,8 @@ def propose(
     for d in _days(ctx):
         if len(picker.chosen) >= want:
             break
-        stream = heapq.merge(
-            *(_day_slots(ctx, cw, d, picker.blocked[cw.caseworker_id]) for cw in picker.open_on(d)),
-            key=_by_start_then_caseworker,
-        )
-        if picker.take(stream, d):
+        stream = _day_stream(ctx, picker, d)
+        if stream is not None and picker.take(stream, d):
             day_streams.append((d, stream))
     while len(picker.chosen) < want and day_streams:
         for entry in list(day_streams):
@@ -532,6 +554,17 @@ def propose(
             if not picker.take(entry[1], entry[0]):
                 day_streams.remove(entry)
     return sorted(picker.chosen, key=_by_start_then_caseworker)
+
+
+def _day_stream(ctx: _Ctx, picker: _Picker, d: date) -> Iterator[Slot] | None:
+    """The day's candidate slots of every caseworker with room, by start then caseworker; None if nobody has room."""
+    candidates = [cw for cw in picker.open_on(d) if _may_have_room(ctx, cw, d, picker.blocked[cw.caseworker_id])]
+    if not candidates:
+        return None
+    return heapq.merge(
+        *(_day_slots(ctx, cw, d, picker.blocked[cw.caseworker_id]) for cw in candidates),
+        key=_by_start_then_caseworker,
+    )
 
 
 class _Picker:
