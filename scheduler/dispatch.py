@@ -22,7 +22,7 @@ import logging
 import random
 import re
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import datetime, time, timedelta
 from email.message import EmailMessage
 from time import monotonic
@@ -86,6 +86,11 @@ class Stats:
     deferred: int = 0
     lost: int = 0  # result not recorded: the lease had expired and another worker took the row
     released: int = 0  # claimed but given back unsent, because the lease was running out
+
+    def add(self, other: Stats) -> None:
+        """Count another run's messages into these totals."""
+        for f in fields(self):
+            setattr(self, f.name, getattr(self, f.name) + getattr(other, f.name))
 
 
 def settings_from(config: Config) -> Settings:

@@ -52,8 +52,7 @@ async def dispatch_outbox(app: web.Application, now: datetime) -> object:
     while True:
         elapsed = time.monotonic() - started
         stats = await dispatch.dispatch_due(app[POOL], senders, now=now + timedelta(seconds=elapsed))
-        for name in dispatch.Stats.__dataclass_fields__:
-            setattr(total, name, getattr(total, name) + getattr(stats, name))
+        total.add(stats)
         if stats.claimed < senders.settings.batch or time.monotonic() - started >= DRAIN_SECONDS:
             return total
 

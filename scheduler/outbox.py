@@ -267,10 +267,6 @@ async def record_delivery(conn: asyncpg.Connection, *, provider_id: str, status:
     return applied
 
 
-# In the order a message goes through them, so early receipts replay as the provider meant them.
-_RECEIPT_ORDER = ("sent", "delivered", "undelivered", "failed")
-
-
 async def apply_early_receipts(conn: asyncpg.Connection, *, now: datetime) -> int:
     """Apply the receipts that came before their message's id was stored; drop those unmatched for 2 days."""
     async with conn.transaction():
@@ -281,7 +277,8 @@ async def apply_early_receipts(conn: asyncpg.Connection, *, now: datetime) -> in
             """
         )
         await conn.execute("DELETE FROM early_receipts WHERE received_at < $1", now - timedelta(days=2))
-        for r in sorted(rows, key=lambda r: (r["provider_id"], _RECEIPT_ORDER.index(r["status"]))):
+        # "sent" before the final status, as the provider meant them; a final status never moves back.
+        for r in sorted(rows, key=lambda r: (r["provider_id"], r["status"] != OutboxStatus.sent.value)):
             await record_delivery(conn, provider_id=r["provider_id"], status=OutboxStatus(r["status"]),
                                   error_code=r["error_code"], error=r["error"])
     return len(rows)

@@ -28,6 +28,20 @@ MESSAGE_KINDS = {
     "sms.callback_missed": N_("Missed call"), "email.invite": N_("Calendar invitation (e-mail)"),
 }
 
+# Why a message did not arrive, by the code stored with it (carrier codes from the provider's receipts,
+# our own codes from the dispatcher). Unknown codes are shown as stored.
+DELIVERY_PROBLEMS = {
+    "30003": N_("The phone was switched off or out of reach."),
+    "30004": N_("The client or the carrier blocked the message."),
+    "30005": N_("The number is unknown or no longer in use."),
+    "30006": N_("A landline or an unreachable carrier: please call instead."),
+    "30007": N_("The carrier filtered the message as spam."),
+    "30008": N_("The carrier reported an unknown delivery error."),
+    "opted-out": N_("The client asked for no more SMS (STOP)."),
+    "email-disabled": N_("E-mail is not enabled for this office."),
+    "lease-expired": N_("Sending was interrupted too often; the message was given up."),
+}
+
 
 async def client_facts(conn: asyncpg.Connection, client_id: int) -> asyncpg.Record:
     """What staff see of a client: name, phone, customer number, language, consent."""
@@ -128,7 +142,7 @@ async def request_page(request: web.Request) -> web.Response:
     explanation = explain.lines(req.decision.explanation) if req.decision else []
     return ui.render(request, "request.html", {
         **context, "why": explainer.summary(explanation), "explanation": explainer.rows(explanation),
-        "labels": ui.labels(lang), "message_kinds": MESSAGE_KINDS,
+        "labels": ui.labels(lang), "message_kinds": MESSAGE_KINDS, "delivery_problems": DELIVERY_PROBLEMS,
         "concern_label": lambda lbl: ui.concern_label(lbl, lang), "is_open": req.status in requests_.OPEN,
     })
 

@@ -6,8 +6,8 @@ import base64
 import dataclasses
 import hashlib
 import secrets
-import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 import asyncpg
@@ -91,7 +91,7 @@ class FakeProvider:
         if (form.get("grant_type") != "authorization_code" or grant is None or challenge != grant["challenge"]
                 or form.get("redirect_uri") != grant["redirect_uri"]):
             return web.json_response({"error": "invalid_grant"}, status=400)
-        now = int(time.time())
+        now = issued_now()
         claims = {"iss": self.issuer, "aud": CLIENT_ID, "iat": now, "exp": now + 300, "nonce": grant["nonce"],
                   **self.claims}
         self.tamper(claims)
@@ -212,12 +212,17 @@ def _wrong_nonce(claims: dict[str, Any]) -> None:
     claims["nonce"] = "not-the-nonce"
 
 
+def issued_now() -> int:
+    """The `iat` of a token issued now: the service checks ID tokens against its own clock."""
+    return int(datetime.now(UTC).timestamp())
+
+
 def _wrong_audience(claims: dict[str, Any]) -> None:
     claims["aud"] = "another-client"
 
 
 def _expired(claims: dict[str, Any]) -> None:
-    claims["iat"], claims["exp"] = int(time.time()) - 900, int(time.time()) - 600
+    claims["iat"], claims["exp"] = issued_now() - 900, issued_now() - 600
 
 
 def _wrong_issuer(claims: dict[str, Any]) -> None:

@@ -109,6 +109,19 @@ async def test_request_page_records_the_view_and_approve_by_form(client: TestCli
     assert r.status == 200 and flash(await r.text())
 
 
+async def test_a_message_that_did_not_arrive_says_why_in_the_staff_language(client: TestClient, pool: asyncpg.Pool,
+                                                                            conn: asyncpg.Connection) -> None:
+    created = await submit(pool, phone=MEYER_CLIENT)
+    await conn.execute(
+        "UPDATE outbox SET status = 'undelivered', error_code = '30006', "
+        "last_error = '30006: landline or unreachable carrier: please call instead' WHERE request_id = $1",
+        created.id)
+    await sign_in(client, "cw.meyer")
+    html = await (await client.get(f"/staff/requests/{created.id}?lang=de")).text()
+    assert "Festnetz oder nicht erreichbarer Netzbetreiber: bitte stattdessen anrufen." in html
+    assert "landline" not in html
+
+
 async def test_pick_another_free_slot_and_book_it(client: TestClient, pool: asyncpg.Pool, conn: asyncpg.Connection,
                                                   site: SiteFacts) -> None:
     created = await submit(pool, phone=MEYER_CLIENT)
