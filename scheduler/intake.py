@@ -187,15 +187,16 @@ async def _concern(conn: asyncpg.Connection, site: availability.Site, code: str,
 
 
 async def submit(pool: asyncpg.Pool, intake: Intake, *, now: datetime, reminder_offsets: tuple[timedelta, ...] = (),
-                 limit_phone: Callable[[asyncpg.Connection, str], Awaitable[None]] | None = None) -> Submitted:
+                 limit_phone: Callable[[asyncpg.Pool, str], Awaitable[None]] | None = None) -> Submitted:
     """Store a new request or callback, run the policy, store its plan and queue the notices.
 
     Retrying with the same idempotency key returns the first result and writes nothing new. `limit_phone`
-    (the per-number rate limit of the client channels) runs first, in the same transaction.
+    (the per-number rate limit of the client channels) runs first, before the transaction takes a
+    connection: a number that is being flooded costs no transaction.
     """
+    if limit_phone is not None:
+        await limit_phone(pool, intake.phone)
     async with pool.acquire() as conn, conn.transaction():
-        if limit_phone is not None:
-            await limit_phone(conn, intake.phone)
         site = await availability.site_by_code(conn, intake.site)
         if site is None:
             raise ValidationFailed(fields={"site": N_("This office is unknown.")})

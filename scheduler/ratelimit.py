@@ -1,11 +1,12 @@
 """Rate limits on public endpoints: per client address, per phone number, per kiosk device and for everyone.
 
 The counts live in PostgreSQL (table rate_limits, migrations/0008), so every process on the same database
-shares them: with N web processes a limit is still the configured one. A check is one round trip (the
-function rate_limit_hit), whatever the number of limits it counts against. Each limit keeps one counter
-per fixed window and reads the previous window's counter to approximate a sliding window (the previous
-window counts for the share of it that still lies within one window of now), so a burst at a window
-boundary cannot pass twice the limit. Only admitted hits are counted: a client that keeps knocking still
+shares them: with N web processes a limit is still the configured one. One statement (the function
+rate_limit_hit) counts every limit of a request, together with the checks of all requests that arrived
+while the previous statement was under way, so under load a check costs a share of a round trip. Each
+limit keeps one counter per fixed window and reads the previous window's counter to approximate a sliding
+window (the previous window counts for the share of it that still lies within one window of now), so a
+burst at a window boundary cannot pass twice the limit. Only admitted hits are counted: a client that keeps knocking still
 gets its allowance once it is due, and Retry-After says when that is.
 
 Lookups (links, references, check-in) have a tighter limit than submissions, so codes cannot be guessed.
@@ -16,6 +17,7 @@ meets the database itself, and the error middleware answers 503 if it is still d
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import ipaddress
 import logging
@@ -71,8 +73,8 @@ class Limits:
     per_phone: Limit
 
 
-# One round trip for all limits of a request: migrations/0008_rate_limits.sql explains the function.
-HIT_SQL = "SELECT limit_name, previous, hits, admitted FROM rate_limit_hit($1, $2, $3, $4, $5, $6)"
+# One round trip for all limits of one or many requests: migrations/0008 and 0011 explain the function.
+HIT_SQL = "SELECT entry, previous, hits, admitted FROM rate_limit_hit($1, $2, $3, $4, $5, $6)"
 
 
 def window_start(now: float, seconds: int) -> float:
@@ -95,8 +97,19 @@ def retry_after(limit: Limit, *, now: float, previous: int, hits: int) -> int:
     return max(1, math.ceil(at - now - 1e-6))
 
 
+Check = tuple[Limit, str]  # a limit and the key it counts under ("global", an address, a number)
+
+# Checks gathered into one statement at most; more wait for the next round.
+MAX_GATHERED = 200
+
+
 class RateLimiter:
-    """Sliding-window counters in PostgreSQL, shared by every process on the same database."""
+    """Sliding-window counters in PostgreSQL, shared by every process on the same database.
+
+    Checks against a pool that arrive while one is being counted are gathered and counted together in the
+    next round: under load a process sends one statement per round, not one per request, and when it is
+    idle a check goes out at once.
+    """
 
     def __init__(self, security: SecurityConfig, *, clock: Callable[[], float] = time.time) -> None:
         self.limits = Limits(submit=Limit.parse("submit", security.public_rate_limit),
@@ -105,41 +118,92 @@ class RateLimiter:
                              everyone=Limit.parse("global", security.global_rate_limit),
                              per_phone=Limit.parse("phone", PER_PHONE))
         self.clock = clock  # seconds since the epoch; tests set their own
+        self._waiting: dict[asyncpg.Pool, list[tuple[tuple[Check, ...], asyncio.Future[list[int]]]]] = {}
+        self._rounds: set[asyncio.Task[None]] = set()
 
-    async def hit(self, db: asyncpg.Pool | asyncpg.Connection, *checks: tuple[Limit, str]) -> None:
-        """Count one hit for each (limit, key) in one round trip; TooManyRequests (with Retry-After) when a
-        limit is full. Limits that are not full count the hit even when another one is full."""
+    async def hit(self, db: asyncpg.Pool | asyncpg.Connection, *checks: Check) -> None:
+        """Count one hit for each (limit, key); TooManyRequests (with Retry-After) when a limit is full.
+        Limits that are not full count the hit even when another one is full."""
         if len({limit.name for limit, _ in checks}) != len(checks):
             raise ValueError("one key per limit and check")
-        now = self.clock()
-        starts = [window_start(now, limit.seconds) for limit, _ in checks]
-        try:
-            rows = await db.fetch(
-                HIT_SQL,
-                [limit.name for limit, _ in checks], [key for _, key in checks],
-                [datetime.fromtimestamp(s, UTC) for s in starts], [limit.seconds for limit, _ in checks],
-                [limit.amount for limit, _ in checks],
-                [1 - (now - s) / limit.seconds for (limit, _), s in zip(checks, starts, strict=True)],
-            )
-        except DATABASE_ERRORS as e:
-            # Fail open: the request goes on (and meets the database itself); only the type is logged,
-            # as a message could quote the keys.
-            log.warning("rate limit not checked: database error",
-                        extra={"limits": [limit.name for limit, _ in checks], "error": type(e).__name__})
-            return
-        by_name = {limit.name: limit for limit, _ in checks}
-        waits = [retry_after(by_name[r["limit_name"]], now=now, previous=r["previous"], hits=r["hits"])
-                 for r in rows if not r["admitted"]]
+        if isinstance(db, asyncpg.Pool):
+            waits = await self._gathered(db, checks)
+        else:
+            waits = (await self._count(db, [checks]))[0]
         if waits:
             raise TooManyRequests(extra={"retry_after": max(waits)})
 
     async def hit_phone(self, db: asyncpg.Pool | asyncpg.Connection, phone: str) -> None:
         """Count a submission for a phone number (stops one number being flooded with SMS).
 
-        Intake runs it inside its own transaction: only submissions that are stored count, and it costs no
-        connection checkout of its own. A database error there fails the submission, not just the check.
+        Intake runs it once a submission has been read and validated, before it opens its transaction.
         """
         await self.hit(db, (self.limits.per_phone, phone))
+
+    async def _gathered(self, pool: asyncpg.Pool, checks: tuple[Check, ...]) -> list[int]:
+        answer: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
+        waiting = self._waiting.get(pool)
+        if waiting is None:
+            self._waiting[pool] = waiting = []
+            task = asyncio.create_task(self._count_rounds(pool, waiting))
+            self._rounds.add(task)  # the loop keeps only a weak reference to a task
+            task.add_done_callback(self._rounds.discard)
+        waiting.append((checks, answer))
+        return await answer
+
+    async def _count_rounds(self, pool: asyncpg.Pool,
+                            waiting: list[tuple[tuple[Check, ...], asyncio.Future[list[int]]]]) -> None:
+        """Count what is waiting, round after round, until nothing is."""
+        batch: list[tuple[tuple[Check, ...], asyncio.Future[list[int]]]] = []
+        try:
+            while waiting:
+                batch = waiting[:MAX_GATHERED]
+                del waiting[:MAX_GATHERED]
+                try:
+                    results = await self._count(pool, [checks for checks, _ in batch])
+                except Exception as e:  # not a database error (those admit): each request meets it
+                    for _, answer in batch:
+                        if not answer.done():
+                            answer.set_exception(e)
+                    continue
+                for (_, answer), waits in zip(batch, results, strict=True):
+                    if not answer.done():  # its request may have been cancelled meanwhile
+                        answer.set_result(waits)
+        finally:
+            del self._waiting[pool]
+            for _, answer in (*batch, *waiting):  # only when cancelled (shutdown): nobody would answer them
+                answer.cancel()
+
+    async def _count(self, db: asyncpg.Pool | asyncpg.Connection,
+                     requests: list[tuple[Check, ...]]) -> list[list[int]]:
+        """Count every request's checks in one statement; for each request, the Retry-After of each of
+        its limits that is full (none: admitted). A database error admits them all."""
+        entries = [check for checks in requests for check in checks]
+        now = self.clock()
+        starts = [window_start(now, limit.seconds) for limit, _ in entries]
+        try:
+            rows = await db.fetch(
+                HIT_SQL,
+                [limit.name for limit, _ in entries], [key for _, key in entries],
+                [datetime.fromtimestamp(s, UTC) for s in starts], [limit.seconds for limit, _ in entries],
+                [limit.amount for limit, _ in entries],
+                [1 - (now - s) / limit.seconds for (limit, _), s in zip(entries, starts, strict=True)],
+            )
+        except DATABASE_ERRORS as e:
+            # Fail open: the requests go on (and meet the database themselves); only the type is logged,
+            # as a message could quote the keys.
+            log.warning("rate limit not checked: database error",
+                        extra={"limits": sorted({limit.name for limit, _ in entries}), "error": type(e).__name__})
+            return [[] for _ in requests]
+        refused = {r["entry"] - 1: retry_after(entries[r["entry"] - 1][0], now=now, previous=r["previous"],
+                                               hits=r["hits"])
+                   for r in rows if not r["admitted"]}
+        waits: list[list[int]] = []
+        first = 0
+        for checks in requests:
+            waits.append([refused[i] for i in range(first, first + len(checks)) if i in refused])
+            first += len(checks)
+        return waits
 
 
 LIMITER = web.AppKey("rate_limiter", RateLimiter)

@@ -122,6 +122,37 @@ async def test_concurrent_hits_from_two_pools_never_pass_the_limit(config: Confi
     assert hits == 15
 
 
+async def test_concurrent_checks_of_one_process_are_counted_in_one_statement(config: Config, pool: asyncpg.Pool) -> None:
+    assert config.database.url
+    counted: list[str] = []
+    single = await db.create_pool(config.database.url, min_size=1, max_size=1)
+    try:
+        async with single.acquire() as conn:
+            conn.add_query_logger(lambda q: counted.append(q.query) if "rate_limit_hit" in q.query else None)
+        limiter = RateLimiter(config.security, clock=lambda: T0)
+        lookup = Limit("lookup", 12, 60)
+
+        async def attempt(address: str) -> int | None:
+            try:
+                await limiter.hit(single, (limiter.limits.everyone, "global"), (lookup, address))
+            except TooManyRequests as e:
+                return int(e.extra["retry_after"])
+            return None
+
+        crowd = await asyncio.gather(*(attempt(f"203.0.113.{n % 3}") for n in range(30)))
+        more = await asyncio.gather(*(attempt("203.0.113.0") for _ in range(5)))
+        counts = sorted(r["hits"] for r in await pool.fetch("SELECT hits FROM rate_limits"))
+    finally:
+        await single.close()
+    # The 30 checks made at one moment went out as one statement, the 5 after them as a second one, and
+    # a key that appears many times in one statement is counted once per check.
+    assert len(counted) == 2
+    assert crowd == [None] * 30
+    assert more[:2] == [None, None]
+    assert len(set(more[2:])) == 1 and more[2] is not None and more[2] >= 1
+    assert counts == [10, 10, 12, 35]  # two addresses, the full one, and everyone (refused or not)
+
+
 # -- the window --------------------------------------------------------------------------------------
 
 async def test_retry_after_is_enough_and_a_second_less_is_not(pool: asyncpg.Pool) -> None:
