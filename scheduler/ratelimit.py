@@ -6,8 +6,8 @@ rate_limit_hit) counts every limit of a request, together with the checks of all
 while the previous statement was under way, so under load a check costs a share of a round trip. Each
 limit keeps one counter per fixed window and reads the previous window's counter to approximate a sliding
 window (the previous window counts for the share of it that still lies within one window of now), so a
-burst at a window boundary cannot pass twice the limit. Only admitted hits are counted: a client that keeps knocking still
-gets its allowance once it is due, and Retry-After says when that is.
+burst at a window boundary cannot pass twice the limit. Only admitted hits are counted: a client that
+keeps knocking still gets its allowance once it is due, and Retry-After says when that is.
 
 Lookups (links, references, check-in) have a tighter limit than submissions, so codes cannot be guessed.
 Keys are hashed in PostgreSQL with a per-installation secret: the table holds no address or phone number.
