@@ -89,6 +89,7 @@ class SecurityConfig:
     lookup_rate_limit: str = "10/minute"
     kiosk_rate_limit: str = "120/minute"
     global_rate_limit: str = "300/second"
+    phone_rate_limit: str = "10/hour"      # submissions per phone number (stops one number being flooded with SMS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -187,7 +188,7 @@ def _join(prefix: str, name: str) -> str:
 def _convert(hint: Any, value: object, key: str) -> Any:  # noqa: C901 (one branch per setting type)
     origin = typing.get_origin(hint)
     args = typing.get_args(hint)
-    if dataclasses.is_dataclass(hint):
+    if isinstance(hint, type) and dataclasses.is_dataclass(hint):
         return _build(hint, value, key)
     if origin in (types.UnionType, typing.Union):
         if value is None and type(None) in args:

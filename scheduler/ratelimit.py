@@ -42,7 +42,6 @@ SUBMIT_PATHS = ("/api/requests", "/api/callbacks", "/request", "/callback")
 LOOKUP_PREFIXES = ("/api/public/", "/r/")
 # A lobby kiosk is one address serving many clients: it is counted per device, with its own limit.
 KIOSK_PREFIX = "/kiosk/api/"
-PER_PHONE = "10/hour"
 
 # Errors that mean "the database is not there right now" (as in the error middleware), plus any error
 # of PostgreSQL itself: a rate limit is never a reason to fail a request.
@@ -116,7 +115,7 @@ class RateLimiter:
                              lookup=Limit.parse("lookup", security.lookup_rate_limit),
                              kiosk=Limit.parse("kiosk", security.kiosk_rate_limit),
                              everyone=Limit.parse("global", security.global_rate_limit),
-                             per_phone=Limit.parse("phone", PER_PHONE))
+                             per_phone=Limit.parse("phone", security.phone_rate_limit))
         self.clock = clock  # seconds since the epoch; tests set their own
         self._waiting: dict[asyncpg.Pool, list[tuple[tuple[Check, ...], asyncio.Future[list[int]]]]] = {}
         self._rounds: set[asyncio.Task[None]] = set()

@@ -201,6 +201,7 @@ def test_limits_are_read_from_the_configuration() -> None:
     assert limits.submit == Limit("submit", 5, 7200)
     assert limits.everyone == Limit("global", 300, 1)
     assert limits.per_phone == Limit("phone", 10, 3600)
+    assert RateLimiter(SecurityConfig(phone_rate_limit="3/day")).limits.per_phone == Limit("phone", 3, 86400)
 
 
 # -- no personal data, cleanup, outages ----------------------------------------------------------
