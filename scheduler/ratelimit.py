@@ -218,6 +218,8 @@ def client_address(request: web.Request, trusted: Iterable[ipaddress.IPv4Network
     """The client's address: X-Forwarded-For is believed only when the peer is a configured proxy."""
     peer = request.remote or ""
     networks = list(trusted)
+    if not networks:
+        return peer  # no proxy is trusted: the peer is the client
     try:
         peer_ip = ipaddress.ip_address(peer)
     except ValueError:
