@@ -9,6 +9,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from functools import lru_cache
+from itertools import compress, islice
+from operator import lt, sub
 from typing import Final, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -29,6 +31,9 @@ from scheduler.policy.workdays import WorkCalendar, epoch_us
 
 DEFAULTS_SOURCE: Final = "defaults"
 NOON: Final = time(12, 0)
+# Where the free time before the first and after the last blocked range begins and ends.
+_DAWN: Final = datetime.min.replace(tzinfo=UTC)
+_NEVER: Final = datetime.max.replace(tzinfo=UTC)
 
 
 class DayPart(StrEnum):
@@ -331,9 +336,14 @@ class Slot:
 
 def _merge(ranges: Iterable[tuple[datetime, datetime]]) -> tuple[list[datetime], list[datetime]]:
     """Sorted, disjoint (starts, ends) of the given ranges."""
-    starts: list[datetime] = []
-    ends: list[datetime] = []
-    for s, e in sorted(ranges):
+    ordered = sorted(ranges)
+    starts = [r[0] for r in ordered]
+    ends = [r[1] for r in ordered]
+    # Bookings and holds rarely touch or overlap: then the sorted ranges are the answer as they are.
+    if all(map(lt, starts, ends)) and all(map(lt, ends, islice(starts, 1, None))):
+        return starts, ends
+    starts, ends = [], []
+    for s, e in ordered:
         if e <= s:
             continue
         if ends and s <= ends[-1]:
@@ -454,47 +464,44 @@ def _block_slots(
         k += 1
 
 
-def _day_slots(
-    ctx: _Ctx, cw: CaseworkerAvailability, d: date, blocked: tuple[list[datetime], list[datetime]]
-) -> Iterator[Slot]:
+def _day_slots(ctx: _Ctx, worker: _Worker, d: date) -> Iterator[Slot]:
     """Candidate slots of one caseworker on one local day, ascending by start, no duplicate starts."""
-    streams = []
-    for hours in sorted(cw.hours, key=lambda h: (h.start, h.end)):
-        if hours.weekday != d.weekday():
-            continue
-        mode = next((m for m in ctx.decision.modes if m in hours.modes), None)
-        if mode is None:
-            continue
-        streams.append(_block_slots(ctx, cw, d, hours, mode, blocked))
+    streams = [
+        _block_slots(ctx, worker.cw, d, hours, mode, worker.blocked) for hours, mode in worker.week[d.weekday()]
+    ]
+    if len(streams) == 1:
+        return streams[0]  # one block's grid is strictly ascending: nothing to merge or drop
+    return _distinct_starts(heapq.merge(*streams, key=_by_start))
+
+
+def _distinct_starts(slots: Iterator[Slot]) -> Iterator[Slot]:
     last: datetime | None = None
-    for slot in heapq.merge(*streams, key=_by_start):
+    for slot in slots:
         if slot.start != last:
             last = slot.start
             yield slot
 
 
-def _may_have_room(
-    ctx: _Ctx, cw: CaseworkerAvailability, d: date, blocked: tuple[list[datetime], list[datetime]]
-) -> bool:
+def _may_have_room(worker: _Worker, blocks: _Blocks, d: date, zone: ZoneInfo, lo: datetime, dur: timedelta) -> bool:
     """False when no working block of the day has a free stretch as long as the appointment.
 
-    A cheap walk over the blocked ranges, so a day that held proposals or bookings have filled costs no
-    slot streams; True does not promise a slot (the grid and the client's wishes decide that).
+    A bisect into the caseworker's long enough gaps, so a day that held proposals or bookings have filled
+    costs no slot streams; True does not promise a slot (the grid and the client's wishes decide that).
     """
-    zone = ctx.calendar.zone
-    dur = ctx.decision.duration
-    b_starts, b_ends = blocked
-    for hours in cw.hours:
-        if hours.weekday != d.weekday() or not any(m in hours.modes for m in ctx.decision.modes):
-            continue
-        free_from = max(_instant(d, hours.start, zone), ctx.lo)
-        block_end = _instant(d, hours.end, zone)
-        i = bisect_right(b_ends, free_from)  # the first blocked range ending after free_from
-        while free_from + dur <= block_end:
-            if i == len(b_starts) or b_starts[i] >= free_from + dur:
-                return True  # free from free_from until the next blocked range (or the block's end)
-            free_from = max(free_from, b_ends[i])
-            i += 1
+    g_starts, g_ends = worker.gaps
+    for hours, _ in blocks:
+        free_from = _instant(d, hours.start, zone)
+        if free_from < lo:
+            free_from = lo
+        latest = _instant(d, hours.end, zone) - dur  # the last start that still fits the block
+        j = bisect_right(g_ends, free_from)  # the first gap ending after free_from; the last gap never ends
+        while True:
+            start = g_starts[j] if g_starts[j] > free_from else free_from
+            if start > latest:
+                break
+            if start + dur <= g_ends[j]:
+                return True
+            j += 1
     return False
 
 
@@ -537,7 +544,7 @@ def propose(
     if hi <= lo or want <= 0 or not decision.modes:
         return []
     ctx = _Ctx(decision, client_windows, calendar, lo, hi, step, cap)
-    picker = _Picker(availability, cap)
+    picker = _Picker(availability, ctx)
     # One lazy stream per day (all caseworkers merged by start, then caseworker id): the first
     # pass takes the earliest slot of each day, later passes go round the same days again.
     day_streams: list[tuple[date, Iterator[Slot]]] = []
@@ -558,39 +565,84 @@ def propose(
 
 def _day_stream(ctx: _Ctx, picker: _Picker, d: date) -> Iterator[Slot] | None:
     """The day's candidate slots of every caseworker with room, by start then caseworker; None if nobody has room."""
-    candidates = [cw for cw in picker.open_on(d) if _may_have_room(ctx, cw, d, picker.blocked[cw.caseworker_id])]
+    weekday = d.weekday()
+    zone, lo, dur, cap = ctx.calendar.zone, ctx.lo, ctx.decision.duration, ctx.cap
+    candidates = []
+    for worker in picker.workers.values():
+        blocks = worker.week[weekday]
+        if blocks and worker.cw.booked_per_day.get(d, 0) < cap and _may_have_room(worker, blocks, d, zone, lo, dur):
+            candidates.append(worker)
     if not candidates:
         return None
-    return heapq.merge(
-        *(_day_slots(ctx, cw, d, picker.blocked[cw.caseworker_id]) for cw in candidates),
-        key=_by_start_then_caseworker,
-    )
+    if len(candidates) == 1:
+        return _day_slots(ctx, candidates[0], d)
+    return heapq.merge(*(_day_slots(ctx, w, d) for w in candidates), key=_by_start_then_caseworker)
+
+
+_Blocks = list[tuple[WorkingHours, Mode]]
+
+
+class _Worker:
+    """One caseworker prepared for a search: blocked ranges, the gaps long enough, usable hours by weekday."""
+
+    __slots__ = ("cw", "blocked", "gaps", "week")
+
+    def __init__(self, cw: CaseworkerAvailability, ctx: _Ctx) -> None:
+        self.cw = cw
+        self.blocked = _merge((*cw.absences, *cw.busy))
+        self.gaps = _gaps(self.blocked, ctx.decision.duration)
+        modes = ctx.decision.modes
+        self.week: list[_Blocks] = [[], [], [], [], [], [], []]
+        for hours in cw.hours:
+            for mode in modes:
+                if mode in hours.modes:
+                    self.week[hours.weekday].append((hours, mode))
+                    break
+        for blocks in self.week:
+            if len(blocks) > 1:
+                blocks.sort(key=_by_clock)  # stable: blocks with the same times keep their given order
+
+
+def _gaps(blocked: tuple[list[datetime], list[datetime]], dur: timedelta) -> tuple[list[datetime], list[datetime]]:
+    """(starts, ends) of the free stretches around the blocked ranges that are at least `dur` long.
+
+    The first one never starts and the last one never ends, so every instant has a gap at or after it.
+    """
+    starts, ends = blocked
+    if not starts:
+        return [_DAWN], [_NEVER]
+    after = starts[1:]
+    long = list(map(dur.__le__, map(sub, after, ends)))
+    return [_DAWN, *compress(ends, long), ends[-1]], [starts[0], *compress(after, long), _NEVER]
 
 
 class _Picker:
     """The proposals so far, and the daily caps and mutual non-overlap they must respect."""
 
-    def __init__(self, availability: Sequence[CaseworkerAvailability], cap: int) -> None:
-        self.by_id = {cw.caseworker_id: cw for cw in availability}
-        self.blocked = {cw.caseworker_id: _merge((*cw.absences, *cw.busy)) for cw in availability}
-        self.cap = cap
+    def __init__(self, availability: Sequence[CaseworkerAvailability], ctx: _Ctx) -> None:
+        self.workers = {cw.caseworker_id: _Worker(cw, ctx) for cw in availability}
+        self.cap = ctx.cap
         self.chosen: list[Slot] = []
         self.per_cw_day: dict[tuple[int, date], list[Slot]] = {}
 
-    def open_on(self, d: date) -> list[CaseworkerAvailability]:
-        return [cw for cw in self.by_id.values() if cw.booked_per_day.get(d, 0) < self.cap]
-
     def take(self, stream: Iterator[Slot], d: date) -> bool:
         for slot in stream:
-            taken = self.per_cw_day.setdefault((slot.caseworker_id, d), [])
-            if self.by_id[slot.caseworker_id].booked_per_day.get(d, 0) + len(taken) >= self.cap:
+            key = (slot.caseworker_id, d)
+            taken = self.per_cw_day.get(key)
+            if taken is None:
+                taken = self.per_cw_day[key] = []
+            if self.workers[slot.caseworker_id].cw.booked_per_day.get(d, 0) + len(taken) >= self.cap:
                 continue
-            if any(slot.start < t.end and t.start < slot.end for t in taken):
+            if taken and any(slot.start < t.end and t.start < slot.end for t in taken):
                 continue
             self.chosen.append(slot)
             taken.append(slot)
             return True
         return False
+
+
+def _by_clock(block: tuple[WorkingHours, Mode]) -> tuple[time, time]:
+    return block[0].start, block[0].end
 
 
 def _by_start(slot: Slot) -> datetime:
