@@ -24,8 +24,8 @@ def normalise(raw: str, *, region: str = "DE", landline_ok: bool = False, field:
         number = phonenumbers.parse(text, region)
     except phonenumbers.NumberParseException:
         raise ValidationFailed(fields={field: N_("This is not a phone number we can use.")}) from None
-    if not phonenumbers.is_valid_number(number):
-        raise ValidationFailed(fields={field: N_("This is not a phone number we can use.")})
+    # number_type() is UNKNOWN exactly for the numbers is_valid_number() rejects (both match the same region
+    # metadata), and UNKNOWN is not callable, so one matching pass validates and classifies.
     kind = phonenumbers.number_type(number)
     allowed = CALLABLE_TYPES if landline_ok else MOBILE_TYPES
     if kind not in allowed:
