@@ -182,6 +182,60 @@ def decide(
     facts: RequestFacts, ruleset: RuleSet, *, now: datetime, calendar: WorkCalendar, default_team: str
 ) -> Decision:
     """Apply rules in order, first matching rule that sets a field wins; explain every field."""
+    fixed = _fixed_part(facts, ruleset, default_team)
+    earliest = now.astimezone(UTC) if fixed.lead_time == 0 else calendar.add_workdays(now, fixed.lead_time)
+    # "within N workdays": the N-th workday after today is the last allowed day.
+    last_day = calendar.local_date(calendar.add_workdays(now, fixed.within))
+    latest = calendar.day_start(last_day + timedelta(days=1))
+    d = fixed.decision
+    return Decision(
+        kind=d.kind,
+        route_team=d.route_team,
+        route_caseworker_id=d.route_caseworker_id,
+        priority=d.priority,
+        duration=d.duration,
+        earliest_start=earliest,
+        latest_start=latest,
+        modes=d.modes,
+        propose_count=d.propose_count,
+        auto_confirm=d.auto_confirm,
+        retry_after=d.retry_after,
+        max_attempts=d.max_attempts,
+        explanation=d.explanation,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Fixed:
+    decision: Decision  # its earliest_start and latest_start are placeholders
+    lead_time: int
+    within: int
+
+
+# Rule sets are immutable, so what decide() derives from the rules and the facts alone is kept per rule set
+# object (held here, so its id is not reused) and per facts; only the window depends on `now`.
+_FIXED: dict[int, tuple[RuleSet, dict[tuple[object, ...], _Fixed]]] = {}
+_FIXED_LIMIT: Final = 256  # rule set objects, and facts per rule set
+
+
+def _fixed_part(facts: RequestFacts, ruleset: RuleSet, default_team: str) -> _Fixed:
+    entry = _FIXED.get(id(ruleset))
+    if entry is None or entry[0] is not ruleset:
+        if len(_FIXED) >= _FIXED_LIMIT:
+            _FIXED.clear()
+        entry = _FIXED[id(ruleset)] = (ruleset, {})
+    known = entry[1]
+    key = (facts.kind, facts.concern, facts.channel, facts.language, facts.age, facts.urgent, facts.wished_modes,
+           facts.assigned_caseworker_id, default_team)
+    found = known.get(key)
+    if found is None:
+        if len(known) >= _FIXED_LIMIT:
+            known.clear()
+        found = known[key] = _derive(facts, ruleset, default_team)
+    return found
+
+
+def _derive(facts: RequestFacts, ruleset: RuleSet, default_team: str) -> _Fixed:
     matched = [r for r in ruleset.rules if _matches(r.when, facts)]
     lines: list[ExplanationLine] = []
     d = ruleset.defaults
@@ -229,19 +283,14 @@ def decide(
             break
     lines.append(ExplanationLine("auto_confirm", src, "true" if auto else "false"))
 
-    earliest = now.astimezone(UTC) if lead_time == 0 else calendar.add_workdays(now, lead_time)
-    # "within N workdays": the N-th workday after today is the last allowed day.
-    last_day = calendar.local_date(calendar.add_workdays(now, within))
-    latest = calendar.day_start(last_day + timedelta(days=1))
-
-    return Decision(
+    decision = Decision(
         kind=facts.kind,
         route_team=route_team,
         route_caseworker_id=route_cw,
         priority=priority,
         duration=duration,
-        earliest_start=earliest,
-        latest_start=latest,
+        earliest_start=facts.received_at,
+        latest_start=facts.received_at,
         modes=modes,
         propose_count=propose_count,
         auto_confirm=auto is True,
@@ -249,6 +298,7 @@ def decide(
         max_attempts=ruleset.callbacks.max_attempts,
         explanation=tuple(lines),
     )
+    return _Fixed(decision, lead_time, within)
 
 
 def _resolve_route(

@@ -161,6 +161,10 @@ async def activate(conn: asyncpg.Connection, policy_id: int, *, actor_id: int) -
     return _from_row(row)
 
 
+_NO_RULES: tuple[RuleSet, tuple[int, ...]] = (RuleSet(rules=()), ())
+_LAYERED: dict[tuple[tuple[str, int], ...], tuple[tuple[StoredPolicy, ...], tuple[RuleSet, tuple[int, ...]]]] = {}
+
+
 def layered(*layers: tuple[str, StoredPolicy | None]) -> tuple[RuleSet, tuple[int, ...]]:
     """Merge rule sets, most specific first: its rules are tried first and its settings win.
 
@@ -169,7 +173,20 @@ def layered(*layers: tuple[str, StoredPolicy | None]) -> tuple[RuleSet, tuple[in
     """
     present = [(name, p) for name, p in layers if p is not None]
     if not present:
-        return RuleSet(rules=()), ()
+        return _NO_RULES
+    # Stored policies are immutable and every intake layers the same few again: the merged rule set is kept
+    # per layer names and policy objects (held in the entry, so their ids are not reused), which also lets
+    # decide() recognise it.
+    key = tuple((name, id(p)) for name, p in present)
+    found = _LAYERED.get(key)
+    if found is None:
+        if len(_LAYERED) >= 1_000:
+            _LAYERED.clear()
+        found = _LAYERED[key] = (tuple(p for _, p in present), _merge_layers(present))
+    return found[1]
+
+
+def _merge_layers(present: list[tuple[str, StoredPolicy]]) -> tuple[RuleSet, tuple[int, ...]]:
     rules: list[Rule] = []
     for name, policy in present:
         for rule in policy.ruleset.rules:
