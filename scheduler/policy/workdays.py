@@ -15,6 +15,7 @@ US_PER_HOUR: Final = 3_600_000_000
 # The cumulative workday index covers these years; days outside them are counted one by one.
 INDEX_YEARS: Final = (1900, 2200)
 _HOURS_CACHED: Final = 500_000
+_ADDED_CACHED: Final = 10_000
 
 
 def epoch_us(moment: datetime) -> int:
@@ -31,7 +32,7 @@ class WorkCalendar:
     """Mon-Fri minus public holidays (package `holidays`) minus the site's extra closed days."""
 
     __slots__ = ("tz", "holiday_region", "extra_closed", "zone", "_country", "_subdiv", "_by_year",
-                 "_index_first", "_index", "_hours")
+                 "_index_first", "_index", "_hours", "_added")
 
     def __init__(
         self,
@@ -55,6 +56,8 @@ class WorkCalendar:
         # UTC hour (since the epoch) -> workday index of the local day it lies in; only hours that lie in
         # one local day at one UTC offset are kept (see workday_indexes_at).
         self._hours: dict[int, int] = {}
+        # (local day, n) -> add_workdays() of any instant of that day: every intake asks the same few again.
+        self._added: dict[tuple[date, int], datetime] = {}
         # Fail at construction, not at the first lookup, for an unknown country or region.
         holidays.country_holidays(self._country, subdiv=self._subdiv, years=())
 
@@ -164,6 +167,14 @@ class WorkCalendar:
         if n < 0:
             raise ValueError("n must be >= 0")
         d = self.local_date(start)
+        found = self._added.get((d, n))
+        if found is None:
+            if len(self._added) >= _ADDED_CACHED:
+                self._added.clear()
+            found = self._added[(d, n)] = self._add_workdays(d, n)
+        return found
+
+    def _add_workdays(self, d: date, n: int) -> datetime:
         if n == 0:
             return self.day_start(d)
         base = self.workday_index(d)
