@@ -21,6 +21,7 @@ from scheduler import (
     availability,
     callbacks,
     clients,
+    holds,
     notices,
     phones,
     planning,
@@ -196,23 +197,26 @@ async def submit(pool: asyncpg.Pool, intake: Intake, *, now: datetime, reminder_
     """
     if limit_phone is not None:
         await limit_phone(pool, intake.phone)
-    async with pool.acquire() as conn, conn.transaction():
-        site = await availability.site_by_code(conn, intake.site)
-        if site is None:
-            raise ValidationFailed(fields={"site": N_("This office is unknown.")})
-        if intake.idempotency_key:
-            earlier = await _earlier(conn, site.id, intake)
-            if earlier is not None:
-                return earlier
-        concern = await _concern(conn, site, intake.concern, intake.channel)
-        client = await clients.upsert_by_phone(
-            conn, site_id=site.id, phone=intake.phone, language=intake.language, sms_consent=intake.sms_consent,
-            customer_number=intake.customer_number, name=intake.name)
-        if intake.kind is Kind.callback:
-            result = await _submit_callback(conn, site, intake, concern, client, now=now)
-        else:
-            result = await _submit_request(conn, site, intake, concern, client, now=now,
-                                           reminder_offsets=reminder_offsets)
+    # The holds wrap the transaction: the slots it proposes count as held for this process's other searches
+    # until they can see them in the database.
+    with holds.HOLDS.transaction() as held:
+        async with pool.acquire() as conn, conn.transaction():
+            site = await availability.site_by_code(conn, intake.site)
+            if site is None:
+                raise ValidationFailed(fields={"site": N_("This office is unknown.")})
+            if intake.idempotency_key:
+                earlier = await _earlier(conn, site.id, intake)
+                if earlier is not None:
+                    return earlier
+            concern = await _concern(conn, site, intake.concern, intake.channel)
+            client = await clients.upsert_by_phone(
+                conn, site_id=site.id, phone=intake.phone, language=intake.language, sms_consent=intake.sms_consent,
+                customer_number=intake.customer_number, name=intake.name)
+            if intake.kind is Kind.callback:
+                result = await _submit_callback(conn, site, intake, concern, client, now=now)
+            else:
+                result = await _submit_request(conn, site, intake, concern, client, now=now,
+                                               reminder_offsets=reminder_offsets, held=held)
     INTAKE.labels(intake.kind.value, intake.channel).inc()
     return result
 
@@ -248,7 +252,7 @@ async def _insert_with_fresh_codes(conn: asyncpg.Connection, site_id: int, intak
 
 async def _submit_request(conn: asyncpg.Connection, site: availability.Site, intake: Intake,
                           concern: site_config.Concern, client: clients.Client, *, now: datetime,
-                          reminder_offsets: tuple[timedelta, ...]) -> Submitted:
+                          reminder_offsets: tuple[timedelta, ...], held: holds.Scope) -> Submitted:
     # Plan first, then store request, decision, proposals and audit rows in one statement.
     route = (None, intake.route_staff_id) if intake.route_staff_id else None
     plan = await planning.make_plan(
@@ -256,7 +260,7 @@ async def _submit_request(conn: asyncpg.Connection, site: availability.Site, int
         channel=intake.channel, language=intake.language, modes=intake.modes, client=client, received_at=now,
         now=now, route=route)
     slots = await planning.find_slots(conn, site=site, plan=plan, language=intake.language,
-                                      windows=dict(intake.windows), now=now)
+                                      windows=dict(intake.windows), now=now, hold=held)
     auto_book = plan.auto_confirm and bool(slots)
     proposals = [] if auto_book else slots
     actor = f"staff:{intake.created_by}" if intake.created_by else f"client:{intake.channel}"

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import itertools
+
 import asyncpg
 from aiohttp.test_utils import TestClient
 
@@ -103,3 +106,17 @@ async def test_a_reference_already_taken_is_drawn_again(client: TestClient, conn
     second = await client.post("/api/requests", json=appointment_body())
     assert second.status == 201 and (await second.json())["reference"] == "K7Q4-M2XD"
     assert await conn.fetchval("SELECT count(*) FROM requests") == 2
+
+
+async def test_clients_who_ask_at_the_same_moment_are_offered_different_times(client: TestClient,
+                                                                             conn: asyncpg.Connection) -> None:
+    # A burst, as at the lobby kiosks at opening time: the intakes run side by side, none sees the others'
+    # proposals in the database before it commits, and still no time is offered twice.
+    answers = await asyncio.gather(*(client.post("/api/requests", json=appointment_body()) for _ in range(8)))
+    assert [a.status for a in answers] == [201] * 8
+    proposals = await conn.fetch("SELECT request_id, staff_id, during FROM proposals ORDER BY staff_id, during")
+    assert len({p["request_id"] for p in proposals}) == 8
+    overlapping = [(a["request_id"], b["request_id"]) for a, b in itertools.combinations(proposals, 2)
+                   if a["staff_id"] == b["staff_id"] and a["during"].lower < b["during"].upper
+                   and b["during"].lower < a["during"].upper]
+    assert overlapping == []
