@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from uuid import UUID
 
 import asyncpg
@@ -66,29 +66,40 @@ async def site_by_id(conn: asyncpg.Connection, site_id: int) -> Site:
     return _site(row)
 
 
-# Per caseworker `s.id`: working hours, absences, bookings and held proposals inside the window $2.
-_PER_CASEWORKER = """
+def _per_caseworker(min_free: str) -> str:
+    """Per caseworker `s.id`: working hours, absences, bookings and held proposals inside the window $2.
+
+    With `min_free` (an interval parameter, or NULL), busy times also cover the free stretches between them
+    that are shorter than it: no appointment that long fits there, and a calendar full of held proposals
+    then arrives as a few ranges per day instead of one per proposal.
+    """
+    return f"""
   (SELECT array_agg(ROW(w.weekday, w.starts, w.ends, w.room, w.modes)) FROM working_hours w
     WHERE w.staff_id = s.id) AS hours,
   (SELECT range_agg(a.during) FROM absences a WHERE a.staff_id = s.id AND a.during && $2) AS absent,
-  (SELECT range_agg(x.during) FROM (
+  (SELECT CASE WHEN {min_free} IS NULL THEN b.busy
+               ELSE tstzmultirange($2) - coalesce((
+                   SELECT range_agg(free) FROM unnest(tstzmultirange($2) - coalesce(b.busy, '{{}}')) AS free
+                   WHERE upper(free) - lower(free) >= {min_free}), '{{}}') END
+   FROM (SELECT range_agg(x.during) AS busy FROM (
       SELECT ap.during FROM appointments ap
       WHERE ap.staff_id = s.id AND ap.status = 'confirmed' AND ap.during && $2
       UNION ALL
       SELECT p.during FROM proposals p  -- only open requests have proposals (migration 0010)
-      WHERE p.staff_id = s.id AND p.during && $2 AND p.request_id IS DISTINCT FROM $3) x) AS busy,
+      WHERE p.staff_id = s.id AND p.during && $2 AND p.request_id IS DISTINCT FROM $3) x) b) AS busy,
   (SELECT array_agg((lower(ap.during) AT TIME ZONE $4)::date) FROM appointments ap
     WHERE ap.staff_id = s.id AND ap.status = 'confirmed' AND ap.during && $2) AS booked_days
 """
 
+
 _LOAD = f"""
-SELECT s.id AS staff_id, {_PER_CASEWORKER}
+SELECT s.id AS staff_id, {_per_caseworker("NULL::interval")}
 FROM unnest($1::bigint[]) WITH ORDINALITY AS s(id, n)
 ORDER BY s.n
 """
 
 # At site $1: the routed caseworker ($5), or the team's ($6) members with hours who speak the client's language ($7),
-# all of them when nobody does.
+# all of them when nobody does; $8 is the shortest free stretch worth returning.
 _LOAD_ROUTED = f"""
 WITH members AS (
     SELECT s.id, $7 = ANY(s.languages) AS speaks FROM staff s
@@ -97,7 +108,7 @@ WITH members AS (
     UNION ALL
     SELECT $5::bigint, true WHERE $5::bigint IS NOT NULL
 )
-SELECT s.id AS staff_id, {_PER_CASEWORKER}
+SELECT s.id AS staff_id, {_per_caseworker("$8::interval")}
 FROM members s
 WHERE s.speaks OR NOT EXISTS (SELECT 1 FROM members WHERE speaks)
 ORDER BY s.id
@@ -119,13 +130,18 @@ async def load(conn: asyncpg.Connection, *, staff_ids: list[int], start: datetim
 
 async def load_routed(conn: asyncpg.Connection, *, site_id: int, team_id: int | None, staff_id: int | None,
                       language: str, start: datetime, end: datetime, tz: str,
-                      exclude_request_id: int | None = None) -> list[CaseworkerAvailability]:
+                      exclude_request_id: int | None = None,
+                      min_free: timedelta | None = None) -> list[CaseworkerAvailability]:
     """Availability (as `load`) of who can take a request: the routed caseworker, or the team's members who
-    speak the client's language (all members when nobody does). One statement."""
+    speak the client's language (all members when nobody does). One statement.
+
+    With `min_free` (the appointment's length), free stretches shorter than it count as busy: the slot search
+    gets the same answer from far fewer ranges. Then `end` must reach as far as a slot may end.
+    """
     if staff_id is None and team_id is None:
         return []
     rows = await conn.fetch(_LOAD_ROUTED, site_id, Range(start, end), exclude_request_id, tz, staff_id, team_id,
-                            language.split("-")[0])
+                            language.split("-")[0], min_free)
     return _availability(rows)
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import asyncpg
 
-from scheduler import availability, site_config
+from scheduler import availability, holds, site_config
 from scheduler.availability import Site
 from scheduler.clients import Client
 from scheduler.policy import store
@@ -93,15 +93,24 @@ async def make_plan(conn: asyncpg.Connection, *, site: Site, kind: Kind, concern
 
 async def find_slots(conn: asyncpg.Connection, *, site: Site, plan: Plan, language: str, windows: dict[str, Any],
                      now: datetime, exclude_request_id: int | None = None, count: int | None = None,
-                     decision: Decision | None = None) -> list[Slot]:
-    """Free slots for a plan: its caseworker or team, inside its window and the client's wishes."""
+                     decision: Decision | None = None, hold: holds.Scope | None = None) -> list[Slot]:
+    """Free slots for a plan: its caseworker or team, inside its window and the client's wishes.
+
+    Times this process has just proposed elsewhere count as held (`holds`); with `hold`, the slots found
+    are held in turn, for the transaction that stores them as proposals.
+    """
     decision = decision or plan.decision
     if count is not None:
         from dataclasses import replace
         decision = replace(decision, propose_count=count)
-    avail = await availability.load_routed(conn, site_id=site.id, team_id=plan.team_id, staff_id=plan.staff_id,
-                                           language=language, start=max(decision.earliest_start, now),
-                                           end=decision.latest_start, tz=site.timezone,
-                                           exclude_request_id=exclude_request_id)
-    return propose(decision, avail, client_windows=client_windows(windows), caps=plan.ruleset.caps, now=now,
-                   calendar=site.calendar())
+    # A slot starts inside the window but may end after it: read as far as the last one can reach.
+    start, end = max(decision.earliest_start, now), decision.latest_start + decision.duration
+    with holds.HOLDS.search() as search:
+        avail = await availability.load_routed(conn, site_id=site.id, team_id=plan.team_id, staff_id=plan.staff_id,
+                                               language=language, start=start, end=end, tz=site.timezone,
+                                               exclude_request_id=exclude_request_id, min_free=decision.duration)
+        slots = propose(decision, search.with_holds(avail, start, end), client_windows=client_windows(windows),
+                        caps=plan.ruleset.caps, now=now, calendar=site.calendar())
+    if hold is not None:
+        hold.hold(slots)  # before anything else runs in this process, so no other search misses them
+    return slots
