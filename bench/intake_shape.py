@@ -65,9 +65,9 @@ async def shaped_transaction(pool: asyncpg.Pool, state: dict[str, Any], n: int, 
         assert site is not None
         client = await clients.upsert_by_phone(conn, site_id=site.id, phone=phone,
                                                language="de", sms_consent=True, customer_number=None, name=None)
+        start, end = planning.search_span(decision, now)
         await availability.load_routed(conn, site_id=site.id, team_id=plan.team_id, staff_id=plan.staff_id,
-                                       language="de", start=max(decision.earliest_start, now),
-                                       end=decision.latest_start + decision.duration, tz=site.timezone,
+                                       language="de", start=start, end=end, tz=site.timezone,
                                        min_free=decision.duration)
         proposals = state["slots"][3 * (n - 1):3 * n]
         new = _new_request(site.id, client.id, state["concern_id"], plan, proposals)

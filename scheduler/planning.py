@@ -91,6 +91,12 @@ async def make_plan(conn: asyncpg.Connection, *, site: Site, kind: Kind, concern
                 auto_confirm=auto_confirm, deadline_at=deadline, policy_ids=policy_ids)
 
 
+def search_span(decision: Decision, now: datetime) -> tuple[datetime, datetime]:
+    """What a slot search reads: from the window's start (not before now) as far as its last slot can end
+    (a slot starts inside the window but may end after it)."""
+    return max(decision.earliest_start, now), decision.latest_start + decision.duration
+
+
 async def find_slots(conn: asyncpg.Connection, *, site: Site, plan: Plan, language: str, windows: dict[str, Any],
                      now: datetime, exclude_request_id: int | None = None, count: int | None = None,
                      decision: Decision | None = None, hold: holds.Scope | None = None) -> list[Slot]:
@@ -103,8 +109,7 @@ async def find_slots(conn: asyncpg.Connection, *, site: Site, plan: Plan, langua
     if count is not None:
         from dataclasses import replace
         decision = replace(decision, propose_count=count)
-    # A slot starts inside the window but may end after it: read as far as the last one can reach.
-    start, end = max(decision.earliest_start, now), decision.latest_start + decision.duration
+    start, end = search_span(decision, now)
     with holds.HOLDS.search() as search:
         avail = await availability.load_routed(conn, site_id=site.id, team_id=plan.team_id, staff_id=plan.staff_id,
                                                language=language, start=start, end=end, tz=site.timezone,

@@ -105,7 +105,7 @@ MAX_GATHERED = 200
 class RateLimiter:
     """Sliding-window counters in PostgreSQL, shared by every process on the same database.
 
-    Checks against a pool that arrive while one is being counted are gathered and counted together in the
+    Checks that arrive while one is being counted are gathered and counted together in the
     next round: under load a process sends one statement per round, not one per request, and when it is
     idle a check goes out at once.
     """
@@ -120,24 +120,21 @@ class RateLimiter:
         self._waiting: dict[asyncpg.Pool, list[tuple[tuple[Check, ...], asyncio.Future[list[int]]]]] = {}
         self._rounds: set[asyncio.Task[None]] = set()
 
-    async def hit(self, db: asyncpg.Pool | asyncpg.Connection, *checks: Check) -> None:
+    async def hit(self, pool: asyncpg.Pool, *checks: Check) -> None:
         """Count one hit for each (limit, key); TooManyRequests (with Retry-After) when a limit is full.
         Limits that are not full count the hit even when another one is full."""
         if len({limit.name for limit, _ in checks}) != len(checks):
             raise ValueError("one key per limit and check")
-        if isinstance(db, asyncpg.Pool):
-            waits = await self._gathered(db, checks)
-        else:
-            waits = (await self._count(db, [checks]))[0]
+        waits = await self._gathered(pool, checks)
         if waits:
             raise TooManyRequests(extra={"retry_after": max(waits)})
 
-    async def hit_phone(self, db: asyncpg.Pool | asyncpg.Connection, phone: str) -> None:
+    async def hit_phone(self, pool: asyncpg.Pool, phone: str) -> None:
         """Count a submission for a phone number (stops one number being flooded with SMS).
 
         Intake runs it once a submission has been read and validated, before it opens its transaction.
         """
-        await self.hit(db, (self.limits.per_phone, phone))
+        await self.hit(pool, (self.limits.per_phone, phone))
 
     async def _gathered(self, pool: asyncpg.Pool, checks: tuple[Check, ...]) -> list[int]:
         answer: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
@@ -173,15 +170,14 @@ class RateLimiter:
             for _, answer in (*batch, *waiting):  # only when cancelled (shutdown): nobody would answer them
                 answer.cancel()
 
-    async def _count(self, db: asyncpg.Pool | asyncpg.Connection,
-                     requests: list[tuple[Check, ...]]) -> list[list[int]]:
+    async def _count(self, pool: asyncpg.Pool, requests: list[tuple[Check, ...]]) -> list[list[int]]:
         """Count every request's checks in one statement; for each request, the Retry-After of each of
         its limits that is full (none: admitted). A database error admits them all."""
         entries = [check for checks in requests for check in checks]
         now = self.clock()
         starts = [window_start(now, limit.seconds) for limit, _ in entries]
         try:
-            rows = await db.fetch(
+            rows = await pool.fetch(
                 HIT_SQL,
                 [limit.name for limit, _ in entries], [key for _, key in entries],
                 [datetime.fromtimestamp(s, UTC) for s in starts], [limit.seconds for limit, _ in entries],

@@ -43,7 +43,7 @@ async def test_short_free_stretches_read_as_busy_change_no_proposal(conn: asyncp
             Range(start, start + timedelta(minutes=rng.choice((10, 15, 20, 25, 30, 45)))))
     for minutes in (20, 30, 45):
         decision = replace(plan.decision, duration=timedelta(minutes=minutes), propose_count=200)
-        start, end = max(decision.earliest_start, now), decision.latest_start + decision.duration
+        start, end = planning.search_span(decision, now)
         answers = []
         for min_free in (None, decision.duration):
             avail = await availability.load_routed(conn, site_id=site.site_id, team_id=plan.team_id, staff_id=None,
