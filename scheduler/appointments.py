@@ -87,6 +87,10 @@ async def book(conn: asyncpg.Connection, *, site_id: int, request_id: int, clien
         if e.constraint_name != "no_double_booking":
             raise
         raise SlotTaken() from e
+    except asyncpg.DeadlockDetectedError as e:
+        # Two bookings of overlapping times inserted at the same moment each wait for the other's row in the
+        # exclusion check; PostgreSQL breaks the tie by failing one of them. For that one the time is taken.
+        raise SlotTaken() from e
     except asyncpg.UniqueViolationError as e:
         if e.constraint_name != "appointments_one_confirmed_per_request":
             raise
