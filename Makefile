@@ -36,6 +36,9 @@ bench: $(VENV)/.test
 lint: $(VENV)/.test
 	$(BIN)/ruff check scheduler tests bench
 	$(BIN)/mypy --strict scheduler/policy
+	$(BIN)/lint-imports --no-cache
+	$(BIN)/bandit -c pyproject.toml -r scheduler -q
+	$(BIN)/python scripts/audit-dependencies
 
 clean-data:
 	rm -rf .data

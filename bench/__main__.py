@@ -1,7 +1,9 @@
 """Run the benchmarks: python -m bench [--seconds N] [--only NAME ...].
 
 Uses DATABASE_URL, or an embedded PostgreSQL in .data/bench-postgres. Results are printed and written
-to bench/results/latest.json; bench/README.md records them by hand with the machine they ran on.
+to bench/results/latest.json (the sections of benchmarks not run this time are kept, each section with
+the time it was measured in "measured_at"); bench/README.md records them by hand with the machine they
+ran on.
 """
 
 from __future__ import annotations
@@ -13,17 +15,46 @@ import platform
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
-from bench import ceiling, inbox, intake, intake_shape, kiosk, outbox_dispatch, policy, reminder_wave
+from bench import (
+    ceiling,
+    inbox,
+    intake,
+    intake_shape,
+    kiosk,
+    lifecycle_jobs,
+    openloop,
+    outbox_dispatch,
+    policy,
+    reminder_wave,
+)
 from scheduler import db
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("ceiling", "intake", "policy", "inbox", "outbox", "wave", "kiosk")
+BENCHMARKS = ("ceiling", "intake", "open-loop", "policy", "inbox", "outbox", "wave", "kiosk", "jobs")
 
 
 def _line(text: str) -> None:
     sys.stdout.write(text + "\n")
     sys.stdout.flush()
+
+
+def _merge(path: Path, report: dict[str, Any]) -> dict[str, Any]:
+    """The previous results with the sections measured now replaced; each section keeps when it was measured."""
+    try:
+        merged: dict[str, Any] = json.loads(path.read_text())
+    except (OSError, ValueError):
+        merged = {}
+    measured_at = merged.setdefault("measured_at", {})
+    for key in merged:
+        if key not in ("when", "machine", "measured_at"):
+            measured_at.setdefault(key, merged.get("when"))
+    for key, value in report.items():
+        merged[key] = value
+        if key not in ("when", "machine"):
+            measured_at[key] = report["when"]
+    return merged
 
 
 def main() -> int:
@@ -33,6 +64,17 @@ def main() -> int:
     parser.add_argument("--only", nargs="*", default=list(BENCHMARKS), choices=BENCHMARKS,
                         help="which benchmarks to run (default: all)")
     parser.add_argument("--inbox-requests", type=int, default=1_000_000)
+    parser.add_argument("--jobs-requests", type=int, default=1_000_000,
+                        help="jobs: requests in the lifecycle jobs' data set (default: %(default)s)")
+    parser.add_argument("--rates", default=",".join(f"{r:g}" for r in openloop.DEFAULT_RATES),
+                        help="open-loop: intake rates in requests/s, comma-separated (default: %(default)s)")
+    parser.add_argument("--rate-seconds", type=float, default=15.0,
+                        help="open-loop: measured seconds per rate (default: %(default)s)")
+    parser.add_argument("--check-seconds", type=float, default=5.0,
+                        help="open-loop: seconds of the generator check against a bare handler, 0 skips it "
+                             "(default: %(default)s)")
+    parser.add_argument("--warmup-seconds", type=float, default=2.0,
+                        help="open-loop: uncounted warm-up per rate, at up to 20 requests/s (default: %(default)s)")
     args = parser.parse_args()
     dsn = os.environ.get("DATABASE_URL") or db.start_embedded(
         Path(__file__).resolve().parent.parent / ".data" / "bench-postgres")
@@ -64,6 +106,24 @@ def main() -> int:
             _line(f"{found.name:55s} {found.rps:9.1f} req/s  p50 {found.p50_ms:7.2f} ms  p99 {found.p99_ms:7.2f} ms"
                   f"  errors {found.errors}  = {ratio:.0%} of the same-transaction ceiling"
                   f" ({ratio_two:.0%} of the two-insert one)")
+    if "open-loop" in args.only:
+        rates = tuple(float(r) for r in args.rates.split(",") if r.strip())
+        found = openloop.measure(dsn, rates=rates, seconds=args.rate_seconds, warmup_s=args.warmup_seconds,
+                                 check_s=args.check_seconds)
+        report["open_loop"] = {"what": "POST /api/requests at a fixed rate, 1 web process, fresh database per "
+                                       "rate, latency from each request's scheduled send time", **found}
+        runs = ([("generator check: bare aiohttp at", found["generator_check"])] if found["generator_check"] else [])
+        for label, run in [*runs, *(("intake open-loop at", run) for run in found["rates"])]:
+            load = run["load"]
+            errors = f"{run['errors']}" + (f" {run['errors_by_kind']}" if run["errors"] else "")
+            _line(f"{label + ' ' + format(run['rate'], 'g') + '/s for ' + format(run['seconds'], 'g') + ' s':55s}"
+                  f" sent {run['sent']}  ok {run['completed']}  errors {errors}  "
+                  f"achieved {run['achieved_rps']:.1f}/s  p50 {run['p50_ms']:.2f}  p90 {run['p90_ms']:.2f}  "
+                  f"p99 {run['p99_ms']:.2f}  max {run['max_ms']:.2f} ms  send lag p99 {run['send_lag_p99_ms']:.2f} ms")
+            _line(f"{'':55s} CPU: generator {load['generator_cpu_share']:.0%}  service {load['service_cpu_share']:.0%}"
+                  f"  postgres {'-' if load['postgres_cpu_share'] is None else format(load['postgres_cpu_share'], '.0%')}"
+                  f"  machine busy {load['machine_busy_share']:.0%} of {load['machine_cores']} cores"
+                  f"  load avg {load['loadavg_1m_before']} -> {load['loadavg_1m_after']}")
     if "policy" in args.only:
         report["policy"] = policy.measure()
         for name, numbers in report["policy"].items():
@@ -85,8 +145,24 @@ def main() -> int:
         report["kiosk"] = found = kiosk.measure(dsn)
         _line(f"{'kiosk burst, 100 concurrent flows':55s} {found['seconds']} s  flow median "
               f"{found['flow_median_ms']} ms  p99 {found['flow_p99_ms']} ms  errors {found['errors']}")
+    if "jobs" in args.only:
+        report["lifecycle_jobs"] = found = lifecycle_jobs.measure(dsn, requests=args.jobs_requests)
+        for job_id, runs in found["jobs"].items():
+            for i, run in enumerate(runs, 1):
+                _line(f"{'job ' + job_id + ', run ' + str(i):55s} handled {run['handled']}  {run['seconds']} s  "
+                      f"{run['transactions']} tx, longest {run['longest_transaction_ms']} ms (server saw "
+                      f"{run['longest_open_transaction_seen_by_server_ms']} ms)  still due {run['still_due_after']}  "
+                      f"load avg {run['loadavg_1m_before']} -> {run['loadavg_1m_after']}")
+        move = found["bulk_move"]
+        if "missing" in move:
+            _line(f"{'bulk move':55s} {move['missing']}")
+        else:
+            _line(f"{'bulk move, ' + str(move['targets']) + ' appointments':55s} moved {move['moved']}  conflicts "
+                  f"{move['conflicts']} {move['conflict_codes']}  {move['seconds']} s in {move['transactions']} tx  "
+                  f"outbox +{move['outbox_rows_added']} rows, {move['outbox_rows_cancelled']} cancelled  "
+                  f"load avg {move['loadavg_1m_before']} -> {move['loadavg_1m_after']}")
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "latest.json").write_text(json.dumps(report, indent=2) + "\n")
+    (RESULTS / "latest.json").write_text(json.dumps(_merge(RESULTS / "latest.json", report), indent=2) + "\n")
     return 0
 
 

@@ -24,10 +24,10 @@ from aiohttp import web
 from bench import intake as intake_bench
 from bench.loadgen import LoadResult, load
 from bench.ports import free_port, wait_for
-from scheduler import availability, clients, db, intake, outbox, planning, references
+from scheduler import availability, clients, db, intake, outbox, planning, references, sites
 from scheduler import requests as requests_
-from scheduler.policy.engine import Slot
 from scheduler.policy.rules import Kind
+from scheduler.policy.slots import Slot
 
 SITE = "musterstadt"
 CONCERN = "general"
@@ -42,11 +42,11 @@ async def _plan(pool: asyncpg.Pool) -> dict[str, Any]:
     """
     now = datetime.now(UTC)
     async with pool.acquire() as conn:
-        site = await availability.site_by_code(conn, SITE)
+        site = await sites.site_by_code(conn, SITE)
         assert site is not None
         concern_id = await conn.fetchval("SELECT id FROM concerns WHERE site_id = $1 AND code = $2", site.id, CONCERN)
         client = await clients.upsert_by_phone(conn, site_id=site.id, phone="+4915200000000", language="de",
-                                               sms_consent=True, customer_number=None, name=None)
+                                               sms_consent=True)
         plan = await planning.make_plan(conn, site=site, kind=Kind.appointment, concern_code=CONCERN, urgent=False,
                                         channel="web", language="de", modes=("in_person",), client=client,
                                         received_at=now, now=now)
@@ -61,10 +61,10 @@ async def shaped_transaction(pool: asyncpg.Pool, state: dict[str, Any], n: int, 
     decision = plan.decision
     now = datetime.now(UTC)
     async with pool.acquire() as conn, conn.transaction():
-        site = await availability.site_by_code(conn, SITE)
+        site = await sites.site_by_code(conn, SITE)
         assert site is not None
         client = await clients.upsert_by_phone(conn, site_id=site.id, phone=phone,
-                                               language="de", sms_consent=True, customer_number=None, name=None)
+                                               language="de", sms_consent=True)
         start, end = planning.search_span(decision, now)
         await availability.load_routed(conn, site_id=site.id, team_id=plan.team_id, staff_id=plan.staff_id,
                                        language="de", start=start, end=end, tz=site.timezone,

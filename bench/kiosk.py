@@ -61,7 +61,7 @@ def _measure(dsn: str, flows: int) -> dict[str, Any]:
            "SCHEDULER__LOGGING__LEVEL": "WARNING", "SCHEDULER__SECURITY__KIOSK_RATE_LIMIT": "100000/minute",
            "SCHEDULER__SECURITY__GLOBAL_RATE_LIMIT": "1000000/second"}
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "scheduler", "serve", "--role", "web", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "scheduler", "serve", "--demo", "--role", "web", "--port", str(port)],
                             cwd=PROJECT_DIR, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         wait_for(port)

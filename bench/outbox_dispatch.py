@@ -20,7 +20,7 @@ from typing import Any
 from bench.ports import free_port, wait_for
 from scheduler import db
 from scheduler.config import load_config
-from scheduler.dispatch import Senders, Settings, dispatch_due, settings_from
+from scheduler.notify.dispatch import Senders, Settings, dispatch_due, settings_from
 from scheduler.notify.sms import TwilioSms
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
@@ -31,10 +31,10 @@ FROM = "+4930123456789"
 
 def worker_settings() -> tuple[Settings, int]:
     """The dispatcher settings and pool size a worker started with config.yaml uses; quiet hours off (the
-    benchmark may run at night)."""
+    benchmark may run at night) and no daily SMS budget (a wave is larger than one office's day)."""
     config = load_config(PROJECT_DIR / "config.yaml")
     settings = dataclasses.replace(settings_from(config), quiet_start=datetime.min.time(),
-                                   quiet_end=datetime.min.time())
+                                   quiet_end=datetime.min.time(), daily_budget=2**31 - 1)
     return settings, config.database.pool_max
 
 

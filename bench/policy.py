@@ -8,15 +8,11 @@ from datetime import UTC, datetime, timedelta
 from datetime import time as clock
 from pathlib import Path
 
-from scheduler.policy.engine import (
-    CaseworkerAvailability,
-    ClientWindows,
-    RequestFacts,
-    WorkingHours,
-    decide,
-    propose,
-)
-from scheduler.policy.rules import Channel, Kind, Mode, load_yaml
+from scheduler.policy.decide import decide
+from scheduler.policy.decision import RequestFacts
+from scheduler.policy.parse import load_yaml
+from scheduler.policy.rules import Channel, Kind, Mode
+from scheduler.policy.slots import CaseworkerAvailability, ClientWindows, WorkingHours, propose
 from scheduler.policy.workdays import WorkCalendar
 
 DEMO_RULES = Path(__file__).resolve().parent.parent / "scheduler" / "demo" / "policy-site.yaml"

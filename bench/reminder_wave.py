@@ -20,7 +20,7 @@ from typing import Any
 from bench.outbox_dispatch import FROM, PROJECT_DIR, SID, TOKEN, _check, _prepare, worker_settings
 from bench.ports import free_port, wait_for
 from scheduler import db
-from scheduler.dispatch import Senders, dispatch_due
+from scheduler.notify.dispatch import Senders, dispatch_due
 from scheduler.notify.sms import TwilioSms
 
 
@@ -52,7 +52,7 @@ async def _drain_until_final(dsn: str, api_base: str, start_at: float) -> float:
 
 def _worker(dsn: str, api_base: str, start_at: float, out: Any) -> None:
     # Every 429 is logged as a retry warning; in a wave of 500 retries that is noise in the bench's output.
-    logging.getLogger("scheduler.dispatch").setLevel(logging.ERROR)
+    logging.getLogger("scheduler.notify.dispatch").setLevel(logging.ERROR)
     out.put(asyncio.run(_drain_until_final(dsn, api_base, start_at)))
 
 

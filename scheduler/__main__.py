@@ -11,13 +11,22 @@ from pathlib import Path
 
 from aiohttp import web
 
-from scheduler import db, logs
+from scheduler import db, logs, startup_checks
 from scheduler.app import ROLES, create_app
 from scheduler.config import Config, ConfigError, load_config
 
 log = logging.getLogger("scheduler")
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+
+def _history_weeks(text: str) -> int:
+    from scheduler.demo_history import HistoryWeeksInvalid, parse_weeks
+
+    try:
+        return parse_weeks(text)
+    except HistoryWeeksInvalid as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -28,10 +37,13 @@ def _parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run the web service and/or the workers")
     serve.add_argument("--role", choices=ROLES, default="all",
                        help="all (default): web and workers; web: pages and API only; worker: periodic jobs only")
-    serve.add_argument("--demo", action="store_true", help="load the demo site if the database has none")
+    serve.add_argument("--demo", action="store_true",
+                       help="load the demo site if the database has none; allow its published passwords and tokens")
     serve.add_argument("--port", type=int, help="override server.port")
     sub.add_parser("migrate", help="apply pending migrations")
-    sub.add_parser("seed-demo", help="load the demo site (no-op if present)")
+    seed = sub.add_parser("seed-demo", help="load the demo site (no-op if present)")
+    seed.add_argument("--history", type=_history_weeks, metavar="Nw",
+                      help="also fill N weeks (1w to 52w) of demo history before now, once per site (e.g. 12w)")
     policy = sub.add_parser("policy", help="rule set tools")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     check = policy_sub.add_parser("check", help="validate a rule set YAML file and print every problem")
@@ -82,6 +94,8 @@ def serve(config: Config, *, role: str, demo: bool) -> None:
     """Start PostgreSQL if embedded, migrate, seed, and serve until Ctrl-C."""
     config = with_database(config)
     asyncio.run(_prepare(config, demo=demo))
+    if not demo and role != "worker":  # workers take no sign-ins and set no cookies
+        asyncio.run(startup_checks.check_service(config))
     app = create_app(config, role=role)
     web.run_app(app, host=config.server.host, port=config.server.port, access_log=None,
                 print=lambda _: sys.stdout.write(_banner(config, role)))
@@ -89,7 +103,8 @@ def serve(config: Config, *, role: str, demo: bool) -> None:
 
 def policy_check(path: Path) -> int:
     """Print every problem of a rule set file; exit status 0 when it is valid."""
-    from scheduler.policy.rules import RuleSetInvalid, load_yaml
+    from scheduler.policy.parse import load_yaml
+    from scheduler.policy.rules import RuleSetInvalid
 
     try:
         load_yaml(path.read_text(encoding="utf-8"))
@@ -112,13 +127,40 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "serve":
         if args.port:
             config = dataclasses.replace(config, server=dataclasses.replace(config.server, port=args.port))
-        serve(config, role=args.role, demo=args.demo)
+        try:
+            serve(config, role=args.role, demo=args.demo)
+        except startup_checks.UnsafeForProduction as e:
+            sys.stderr.write(f"refusing to serve without --demo:\n{e}\n")
+            return 2
         return 0
     if args.command == "policy":
         return policy_check(args.file)
     config = with_database(config)
     asyncio.run(_prepare(config, demo=args.command == "seed-demo"))
+    if args.command == "seed-demo" and args.history:
+        asyncio.run(_seed_history(config, args.history))
     return 0
+
+
+async def _seed_history(config: Config, weeks: int) -> None:
+    """Fill the demo site's past weeks (demo_history), once; say what was added."""
+    from datetime import UTC, datetime
+
+    from scheduler import demo_history
+    from scheduler.seed import load_demo
+
+    assert config.database.url
+    pool = await db.create_pool(config.database.url, max_size=2, command_timeout=120)
+    try:
+        counts = await demo_history.fill(pool, site_code=load_demo()["site"]["code"], weeks=weeks,
+                                         now=datetime.now(UTC))
+    finally:
+        await pool.close()
+    if counts is None:
+        sys.stdout.write("demo history: the demo site has it already; nothing added\n")
+    else:
+        sys.stdout.write(f"demo history: {counts.weeks} weeks with {counts.requests} requests, {counts.callbacks} "
+                         f"callbacks and {counts.appointments} appointments added\n")
 
 
 if __name__ == "__main__":

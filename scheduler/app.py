@@ -12,23 +12,27 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from scheduler import calendar_links, db, dispatch, jobs, ops, ratelimit
+from scheduler import db, jobs, ops_access, ratelimit, security_headers
 from scheduler.api import admin as admin_api
+from scheduler.api import ops
 from scheduler.api import public as public_api
 from scheduler.api import staff as staff_api
+from scheduler.channels import calendar_links, twilio_hooks
 from scheduler.channels import kiosk as kiosk_channel
 from scheduler.channels import phone as phone_channel
-from scheduler.channels import twilio_hooks
 from scheduler.channels import web as web_channel
 from scheduler.config import Config
-from scheduler.errors import ERROR_PAGE, REQUEST_ID_KEY, Handler, error_middleware
-from scheduler.keys import CONFIG, POOL, ROLE, SENDERS
+from scheduler.holds import Holds
+from scheduler.http_errors import ERROR_PAGE, REQUEST_ID_KEY, Handler, error_middleware
+from scheduler.keys import CONFIG, HOLDS, POOL, ROLE, SENDERS, SITE_SETUPS
 from scheduler.metrics import HTTP_LATENCY, HTTP_REQUESTS
+from scheduler.notify import dispatch
 from scheduler.notify.email import SmtpEmail
 from scheduler.notify.sms import make_sender
+from scheduler.sites import SetupCache
 from scheduler.staff import oidc as staff_oidc
 from scheduler.staff import pages as staff_pages
-from scheduler.staff import session_api
+from scheduler.staff import session_api, signin_limits
 
 log = logging.getLogger(__name__)
 
@@ -73,12 +77,16 @@ def create_app(config: Config, *, role: str = "all") -> web.Application:
         raise ValueError(f"role must be one of {ROLES}")
     limiter = ratelimit.RateLimiter(config.security)
     app = web.Application(
-        middlewares=[request_context_middleware, error_middleware, ratelimit.middleware(limiter, config.server)],
+        middlewares=[request_context_middleware, error_middleware, ops_access.middleware(config),
+                     ratelimit.middleware(limiter, config.server)],
         client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
+    security_headers.setup(app, config)
     app[ratelimit.LIMITER] = limiter
     app[ROLE] = role
+    app[HOLDS] = Holds()
+    app[SITE_SETUPS] = SetupCache()
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"),
@@ -101,6 +109,7 @@ def _add_web(app: web.Application) -> None:
     app.add_routes(admin_api.routes)
     app.add_routes(staff_pages.routes)
     app.cleanup_ctx.append(staff_oidc.client_ctx)  # the HTTP session towards the single sign-on issuer
+    app.cleanup_ctx.append(signin_limits.checks_ctx)  # argon2 in a bounded thread pool
     app.add_routes(web_channel.routes)
     app.add_routes(kiosk_channel.routes)
     app.add_routes(phone_channel.routes)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, Final
 
@@ -12,7 +14,8 @@ import asyncpg
 from asyncpg.types import Range
 
 from scheduler import audit
-from scheduler.errors import InvalidTransition, NotFound, SlotTaken
+from scheduler.errors import DomainError, InvalidTransition, NotFound, SlotTaken
+from scheduler.i18n import N_
 
 
 class AppointmentStatus(StrEnum):
@@ -20,6 +23,30 @@ class AppointmentStatus(StrEnum):
     cancelled = "cancelled"
     completed = "completed"
     no_show = "no_show"
+
+
+class Outcome(StrEnum):
+    """How an appointment ended, as the caseworker recorded it (issue 14)."""
+
+    held = "held"
+    no_show = "no_show"
+    cancelled_by_office = "cancelled_by_office"
+
+
+class NoShowReason(StrEnum):
+    """The reason a client gave for not coming (a "wichtiger Grund" is judged by the caseworker, not here)."""
+
+    ill = "ill"
+    appointment_clash = "appointment_clash"
+    other = "other"
+
+
+# The appointment status each outcome sets.
+OUTCOME_STATUS: Final[dict[Outcome, AppointmentStatus]] = {
+    Outcome.held: AppointmentStatus.completed,
+    Outcome.no_show: AppointmentStatus.no_show,
+    Outcome.cancelled_by_office: AppointmentStatus.cancelled,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,18 +67,22 @@ class Appointment:
     sequence: int
     created_at: datetime
     updated_at: datetime
+    outcome: Outcome | None = None
+    outcome_at: datetime | None = None
+    outcome_flagged_at: datetime | None = None
 
 
 SELECT: Final = """
 SELECT a.id, a.site_id, a.request_id, a.client_id, a.staff_id, s.display_name AS staff_name,
        lower(a.during) AS start, upper(a.during) AS "end", a.mode, a.room, a.status, a.arrived_at, a.ical_uid,
-       a.sequence, a.created_at, a.updated_at
+       a.sequence, a.created_at, a.updated_at, a.outcome, a.outcome_at, a.outcome_flagged_at
 FROM appointments a JOIN staff s ON s.id = a.staff_id
 """
 
 
 def _from_row(row: Any) -> Appointment:
-    return Appointment(**{**row, "status": AppointmentStatus(row["status"])})
+    return Appointment(**{**row, "status": AppointmentStatus(row["status"]),
+                          "outcome": Outcome(row["outcome"]) if row["outcome"] else None})
 
 
 async def get(conn: asyncpg.Connection, appointment_id: int) -> Appointment:
@@ -60,6 +91,14 @@ async def get(conn: asyncpg.Connection, appointment_id: int) -> Appointment:
     if row is None:
         raise NotFound()
     return _from_row(row)
+
+
+async def get_many(conn: asyncpg.Connection, appointment_ids: Sequence[int]) -> dict[int, Appointment]:
+    """Many appointments by id, in one statement; NotFound when one does not exist."""
+    rows = await conn.fetch(SELECT + " WHERE a.id = ANY($1::bigint[])", list(appointment_ids))
+    if len(rows) != len(set(appointment_ids)):
+        raise NotFound()
+    return {r["id"]: _from_row(r) for r in rows}
 
 
 async def latest_for_request(conn: asyncpg.Connection, request_id: int) -> Appointment | None:
@@ -117,9 +156,64 @@ async def cancel(conn: asyncpg.Connection, appointment_id: int, *, actor: str, r
     return await get(conn, appointment_id)
 
 
+async def move(conn: asyncpg.Connection, appointment_id: int, *, staff_id: int, start: datetime, end: datetime,
+               mode: str, room: str | None, actor: str, savepoint: bool = True) -> Appointment:
+    """Move a confirmed appointment to another time or caseworker: the same row and calendar UID, SEQUENCE + 1.
+
+    SlotTaken when the new caseworker is booked then; InvalidTransition when it is no longer confirmed. The
+    UPDATE runs in a savepoint, so the caller's transaction goes on after a clash; `savepoint=False` for a
+    caller that already holds one around this move (a bulk move's row).
+    """
+    try:
+        async with conn.transaction() if savepoint else contextlib.nullcontext():
+            row = await conn.fetchrow(
+                """
+                UPDATE appointments SET staff_id = $2, during = $3, mode = $4, room = $5, sequence = sequence + 1,
+                       arrived_at = NULL, updated_at = now()
+                WHERE id = $1 AND status = 'confirmed'
+                RETURNING site_id
+                """,
+                appointment_id, staff_id, Range(start, end), mode, room,
+            )
+    except (asyncpg.ExclusionViolationError, asyncpg.DeadlockDetectedError) as e:
+        if isinstance(e, asyncpg.ExclusionViolationError) and e.constraint_name != "no_double_booking":
+            raise
+        raise SlotTaken() from e
+    if row is None:
+        raise InvalidTransition()
+    await audit.record(conn, site_id=row["site_id"], actor=actor, action="appointment.move",
+                       subject_type="appointment", subject_id=appointment_id,
+                       details={"staff_id": staff_id, "start": start.isoformat(), "mode": mode})
+    return await get(conn, appointment_id)
+
+
+async def list_confirmed_overlapping(conn: asyncpg.Connection, *, site_id: int, staff_id: int | None,
+                                     start: datetime, end: datetime, after: datetime) -> list[Appointment]:
+    """Confirmed appointments of a site (of one caseworker when given) overlapping [start, end) that start
+    after `after`, earliest first: what an absence or closure day hits."""
+    rows = await conn.fetch(
+        SELECT + """
+        WHERE a.site_id = $1 AND ($2::bigint IS NULL OR a.staff_id = $2) AND a.status = 'confirmed'
+          AND a.during && $3 AND lower(a.during) > $4
+        ORDER BY lower(a.during), a.id
+        """,
+        site_id, staff_id, Range(start, end), after,
+    )
+    return [_from_row(r) for r in rows]
+
+
+async def list_future_for_staff(conn: asyncpg.Connection, *, staff_id: int, after: datetime) -> list[Appointment]:
+    """A caseworker's confirmed appointments that start after `after`, earliest first."""
+    rows = await conn.fetch(
+        SELECT + " WHERE a.staff_id = $1 AND a.status = 'confirmed' AND lower(a.during) > $2 "
+        "ORDER BY lower(a.during), a.id", staff_id, after)
+    return [_from_row(r) for r in rows]
+
+
 async def finish(conn: asyncpg.Connection, appointment_id: int, *, to: AppointmentStatus, actor: str) -> Appointment:
     """Mark a confirmed appointment completed or no-show."""
-    assert to in (AppointmentStatus.completed, AppointmentStatus.no_show)
+    if to not in (AppointmentStatus.completed, AppointmentStatus.no_show):
+        raise ValueError(f"an appointment cannot be finished as {to}")
     row = await conn.fetchrow(
         "UPDATE appointments SET status = $2, updated_at = now() WHERE id = $1 AND status = 'confirmed' "
         "RETURNING site_id", appointment_id, to.value,
@@ -152,6 +246,28 @@ async def list_for_staff(conn: asyncpg.Connection, *, staff_id: int, start: date
     return [_from_row(r) for r in rows]
 
 
+@dataclass(frozen=True, slots=True)
+class CalendarFacts:
+    """What a caseworker's calendar shows of the request behind an appointment."""
+
+    request_id: int
+    client_id: int
+    reference: str
+    labels: dict[str, str]
+    name: str | None
+
+
+async def calendar_facts(conn: asyncpg.Connection, request_ids: list[int]) -> dict[int, CalendarFacts]:
+    """Reference, concern labels and client name of the requests behind a list of appointments (one query)."""
+    rows = await conn.fetch(
+        """
+        SELECT r.id AS request_id, r.client_id, r.reference, c.labels, cl.name
+        FROM requests r JOIN concerns c ON c.id = r.concern_id JOIN clients cl ON cl.id = r.client_id
+        WHERE r.id = ANY($1)
+        """, request_ids)
+    return {r["request_id"]: CalendarFacts(**r) for r in rows}
+
+
 async def confirmed_for_client_between(conn: asyncpg.Connection, *, site_id: int, client_id: int, start: datetime,
                                        end: datetime) -> Appointment | None:
     """The client's earliest confirmed appointment at a site that starts in [start, end)."""
@@ -164,3 +280,98 @@ async def confirmed_for_client_between(conn: asyncpg.Connection, *, site_id: int
         site_id, client_id, start, end,
     )
     return _from_row(row) if row else None
+
+
+# -- outcomes (issue 14) ------------------------------------------------------------------------------------
+
+class OutcomeAlreadyRecorded(DomainError):
+    status, code = 409, "outcome-recorded"
+    default_message = N_("The outcome of this appointment was already recorded, by you or a colleague. "
+                         "Please reload.")
+
+
+class OutcomeTooEarly(DomainError):
+    status, code = 422, "outcome-too-early"
+    default_message = N_("This appointment has not started yet. Its outcome can be recorded once it has begun.")
+
+
+async def caseworker_team(conn: asyncpg.Connection, appointment_id: int) -> int | None:
+    """The team of the appointment's caseworker (whose lead may act on it)."""
+    return await conn.fetchval("SELECT s.team_id FROM appointments a JOIN staff s ON s.id = a.staff_id "
+                               "WHERE a.id = $1", appointment_id)
+
+
+async def record_outcome(conn: asyncpg.Connection, appointment_id: int, *, outcome: Outcome,
+                         reason: NoShowReason | None, reason_date: date | None, staff_id: int, actor: str,
+                         now: datetime) -> Appointment:
+    """Record how a started, still confirmed appointment ended; exactly one of two racing callers wins."""
+    # The row lock of the UPDATE orders racing callers; the loser re-reads the row, finds it no longer
+    # confirmed and gets OutcomeAlreadyRecorded.
+    row = await conn.fetchrow(
+        """
+        UPDATE appointments
+        SET status = $2, outcome = $3, outcome_reason = $4, outcome_reason_date = $5, outcome_by = $6,
+            outcome_at = $7, updated_at = $7,
+            cancel_reason = CASE WHEN $3 = 'cancelled_by_office' THEN 'office' ELSE cancel_reason END,
+            sequence = sequence + CASE WHEN $3 = 'cancelled_by_office' THEN 1 ELSE 0 END
+        WHERE id = $1 AND status = 'confirmed' AND outcome IS NULL AND lower(during) <= $7
+        RETURNING site_id
+        """,
+        appointment_id, OUTCOME_STATUS[outcome].value, outcome.value, reason.value if reason else None,
+        reason_date, staff_id, now,
+    )
+    if row is None:
+        current = await get(conn, appointment_id)  # NotFound when it does not exist
+        if current.status is AppointmentStatus.confirmed and current.start > now:
+            raise OutcomeTooEarly()
+        if current.outcome is None:
+            raise InvalidTransition()  # cancelled or moved meanwhile, not by an outcome
+        raise OutcomeAlreadyRecorded()
+    await audit.record(conn, site_id=row["site_id"], actor=actor, action="appointment.outcome",
+                       subject_type="appointment", subject_id=appointment_id,
+                       details={"outcome": outcome.value, "reason": reason.value if reason else None,
+                                "reason_date": reason_date.isoformat() if reason_date else None})
+    return await get(conn, appointment_id)
+
+
+async def sites_with_open_outcomes(conn: asyncpg.Connection, *, started_before: datetime) -> list[int]:
+    """Sites that have confirmed appointments started before a moment and not yet escalated."""
+    rows = await conn.fetch("SELECT DISTINCT site_id FROM appointments WHERE status = 'confirmed' "
+                            "AND outcome_escalated_at IS NULL AND lower(during) < $1", started_before)
+    return [r["site_id"] for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class Unmarked:
+    """An appointment the unmarked-outcome job just flagged (or escalated)."""
+
+    id: int
+    site_id: int
+    staff_id: int
+
+
+async def flag_unmarked(conn: asyncpg.Connection, *, cutoffs: Sequence[tuple[int, datetime, datetime | None]],
+                        now: datetime, escalate: bool, batch: int) -> list[Unmarked]:
+    """Flag one batch of unmarked appointments of many sites at once (to the caseworker, or escalate flagged
+    ones to the lead); returns those newly flagged. Rows another process holds are skipped.
+
+    `cutoffs` holds per site (site_id, started_before, flagged_before): an appointment counts when it started
+    before `started_before`; to escalate, its caseworker must also have been flagged before `flagged_before`.
+    """
+    column, condition = ("outcome_escalated_at", "a.outcome_flagged_at < c.flagged_before") if escalate \
+        else ("outcome_flagged_at", "a.outcome_flagged_at IS NULL")
+    rows = await conn.fetch(
+        f"""
+        WITH due AS (
+            SELECT a.id FROM appointments a
+            JOIN unnest($1::bigint[], $2::timestamptz[], $3::timestamptz[])
+                 AS c(site_id, started_before, flagged_before)
+              ON a.site_id = c.site_id AND lower(a.during) < c.started_before
+            WHERE a.status = 'confirmed' AND a.outcome_escalated_at IS NULL AND {condition}
+            ORDER BY lower(a.during), a.id LIMIT $5 FOR UPDATE OF a SKIP LOCKED)
+        UPDATE appointments a SET {column} = $4 FROM due WHERE a.id = due.id
+        RETURNING a.id, a.site_id, a.staff_id
+        """,
+        [c[0] for c in cutoffs], [c[1] for c in cutoffs], [c[2] for c in cutoffs], now, batch,
+    )
+    return [Unmarked(**r) for r in rows]

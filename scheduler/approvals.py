@@ -8,31 +8,33 @@ slot at once: the booking constraint lets exactly one win, the other gets SlotTa
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Collection
 from datetime import date, datetime, timedelta
 
 import asyncpg
 
-from scheduler import appointments, audit, availability, callbacks, clients, intake, notices
+from scheduler import (
+    audit,
+    availability,
+    callbacks,
+    clients,
+    concerns,
+    followups,
+    intake,
+    notices,
+    planning,
+    sites,
+    teams,
+)
+from scheduler import proposals as proposals_
 from scheduler import requests as requests_
 from scheduler.appointments import Appointment
-from scheduler.errors import Forbidden, InvalidTransition, SlotTaken, ValidationFailed
+from scheduler.errors import InvalidTransition, SlotTaken, ValidationFailed
 from scheduler.i18n import N_
-from scheduler.policy.engine import ClientWindows, Decision, Slot, propose
-from scheduler.policy.rules import Caps, Kind, Mode
-from scheduler.staff.auth import Role, StaffUser
-
-
-def check_may_act(user: StaffUser, *, site_id: int, team_id: int | None, staff_id: int | None) -> None:
-    """Caseworkers act on their own items and their team's unassigned ones; leads on their team's; admins on all."""
-    if user.site_id != site_id:
-        raise Forbidden()
-    if user.role is Role.admin:
-        return
-    if staff_id == user.id:
-        return
-    if team_id is not None and team_id == user.team_id and (staff_id is None or user.role is Role.team_lead):
-        return
-    raise Forbidden()
+from scheduler.permissions import StaffUser, check_may_act
+from scheduler.policy.decision import Decision
+from scheduler.policy.rules import Caps, Channel, Kind, Mode
+from scheduler.policy.slots import ClientWindows, Slot, propose
 
 
 async def _request_for(conn: asyncpg.Connection, request_id: int, user: StaffUser) -> requests_.Request:
@@ -41,60 +43,40 @@ async def _request_for(conn: asyncpg.Connection, request_id: int, user: StaffUse
     return request
 
 
-async def _book(conn: asyncpg.Connection, *, request: requests_.Request, slot: Slot, user: StaffUser, now: datetime,
-                reminder_offsets: tuple[timedelta, ...]) -> Appointment:
-    client = await clients.get(conn, request.client_id)
-    if request.status not in requests_.OPEN:
-        raise InvalidTransition()
-    appointment = await appointments.book(
-        conn, site_id=request.site_id, request_id=request.id, client_id=request.client_id,
-        staff_id=slot.caseworker_id, start=slot.start, end=slot.end, mode=slot.mode.value, room=slot.room,
-        actor=user.actor)
-    await requests_.transition(conn, request.id, to=requests_.Status.scheduled, actor=user.actor,
-                               site_id=request.site_id, staff_id=slot.caseworker_id, wants_other_time=False)
-    await requests_.clear_proposals(conn, request.id)
-    await notices.appointment_confirmed(conn, client=client, appointment=appointment, link_token=request.link_token,
-                                        reminder_offsets=reminder_offsets, now=now)
-    return appointment
-
-
 async def approve(pool: asyncpg.Pool, *, request_id: int, proposal_id: int, user: StaffUser, now: datetime,
                   reminder_offsets: tuple[timedelta, ...]) -> Appointment:
     """Book a proposed slot in one click."""
     try:
         async with pool.acquire() as conn, conn.transaction():
             request = await _request_for(conn, request_id, user)
-            proposal = await requests_.get_proposal(conn, request_id, proposal_id)
+            proposal = await proposals_.get(conn, request_id, proposal_id)
             if proposal is None:
                 raise SlotTaken()
             slot = Slot(proposal.staff_id, proposal.start, proposal.end, proposal.mode, proposal.room)
-            return await _book(conn, request=request, slot=slot, user=user, now=now, reminder_offsets=reminder_offsets)
+            return await planning.book(conn, request=request, slot=slot, actor=user.actor, now=now,
+                                       reminder_offsets=reminder_offsets)
     except SlotTaken:
         fresh = await repropose(pool, request_id=request_id, now=now)
         raise SlotTaken(extra={"proposals": [_proposal_json(p) for p in fresh]}) from None
 
 
-def _proposal_json(p: requests_.Proposal) -> dict[str, object]:
+def _proposal_json(p: proposals_.Proposal) -> dict[str, object]:
     return {"id": p.id, "staff_id": p.staff_id, "start": p.start.isoformat(), "end": p.end.isoformat(),
             "mode": p.mode.value, "room": p.room}
 
 
-async def repropose(pool: asyncpg.Pool, *, request_id: int, now: datetime) -> list[requests_.Proposal]:
+async def repropose(pool: asyncpg.Pool, *, request_id: int, now: datetime) -> list[proposals_.Proposal]:
     """Fresh proposals for an open request (after a clash, or when its caseworker asks)."""
     async with pool.acquire() as conn, conn.transaction():
         request = await requests_.get(conn, request_id, for_update=True)
         if request.status not in requests_.OPEN:
             return []
-        site = await availability.site_by_id(conn, request.site_id)
-        client = await clients.get(conn, request.client_id)
-        urgent = bool(await conn.fetchval("SELECT urgent FROM concerns WHERE id = $1", request.concern_id))
-        await intake.plan_and_propose(conn, site=site, request=request, client=client, urgent=urgent, now=now,
-                                      route=(request.team_id, request.staff_id), reminder_offsets=(),
-                                      actor="policy")
-        return await requests_.list_proposals(conn, request_id)
+        await planning.plan_and_propose(conn, request_id, route=(request.team_id, request.staff_id), now=now,
+                                        reminder_offsets=(), actor="policy")
+        return await proposals_.list_for_request(conn, request_id)
 
 
-async def free_slots(conn: asyncpg.Connection, *, site: availability.Site, staff_id: int, day: date,
+async def free_slots(conn: asyncpg.Connection, *, site: sites.Site, staff_id: int, day: date,
                      duration: timedelta, now: datetime) -> list[Slot]:
     """Every free slot of one caseworker on one day (any mode), regardless of the policy's window."""
     calendar = site.calendar()
@@ -117,8 +99,8 @@ async def book_other(pool: asyncpg.Pool, *, request_id: int, staff_id: int, star
         raise ValidationFailed(fields={"mode": N_("Please choose in person, phone or video.")})
     async with pool.acquire() as conn, conn.transaction():
         request = await _request_for(conn, request_id, user)
-        site = await availability.site_by_id(conn, request.site_id)
-        if await conn.fetchval("SELECT site_id FROM staff WHERE id = $1 AND active", staff_id) != request.site_id:
+        site = await sites.site_by_id(conn, request.site_id)
+        if await teams.site_of_staff(conn, staff_id, active_only=True) != request.site_id:
             raise ValidationFailed(fields={"staff_id": N_("Please choose a caseworker of this office.")})
         duration = request.decision.duration if request.decision else timedelta(minutes=30)
         day = site.calendar().local_date(start)
@@ -127,8 +109,8 @@ async def book_other(pool: asyncpg.Pool, *, request_id: int, staff_id: int, star
         if match is None:
             raise SlotTaken()
         slot = dataclasses.replace(match, mode=Mode(mode))
-        appointment = await _book(conn, request=request, slot=slot, user=user, now=now,
-                                  reminder_offsets=reminder_offsets)
+        appointment = await planning.book(conn, request=request, slot=slot, actor=user.actor, now=now,
+                                          reminder_offsets=reminder_offsets)
         await audit.record(conn, site_id=request.site_id, actor=user.actor, action="request.override_slot",
                            subject_type="request", subject_id=request_id,
                            details={"start": start.isoformat(), "staff_id": staff_id})
@@ -144,39 +126,42 @@ async def reassign(pool: asyncpg.Pool, *, request_id: int, team_id: int | None, 
         request = await _request_for(conn, request_id, user)
         if request.status not in requests_.OPEN:
             raise InvalidTransition()
-        owner_site = await conn.fetchval(
-            "SELECT site_id FROM teams WHERE id = $1" if team_id else "SELECT site_id FROM staff WHERE id = $1",
-            team_id or staff_id)
+        owner_site = await (teams.site_of_team(conn, team_id) if team_id else
+                            teams.site_of_staff(conn, staff_id or 0))
         if owner_site != request.site_id:
             raise ValidationFailed(fields={"team_id": N_("Please choose a team or a caseworker.")})
-        await conn.execute("UPDATE requests SET team_id = coalesce($2, team_id), staff_id = $3 WHERE id = $1",
-                           request_id, team_id, staff_id)
+        await requests_.reroute(conn, request_id, team_id=team_id, staff_id=staff_id)
         await audit.record(conn, site_id=request.site_id, actor=user.actor, action="request.reassign",
                            subject_type="request", subject_id=request_id,
                            details={"team_id": team_id, "staff_id": staff_id})
-        site = await availability.site_by_id(conn, request.site_id)
-        client = await clients.get(conn, request.client_id)
-        urgent = bool(await conn.fetchval("SELECT urgent FROM concerns WHERE id = $1", request.concern_id))
-        await intake.plan_and_propose(conn, site=site, request=await requests_.get(conn, request_id), client=client,
-                                      urgent=urgent, now=now, route=(team_id, staff_id), reminder_offsets=(),
-                                      actor=user.actor)
+        await planning.plan_and_propose(conn, request_id, route=(team_id, staff_id), now=now, reminder_offsets=(),
+                                        actor=user.actor)
         return await requests_.get(conn, request_id)
 
 
-async def decline(pool: asyncpg.Pool, *, request_id: int, reason: str, user: StaffUser) -> requests_.Request:
-    """Decline an open request with a reason the client can be told."""
+async def decline(pool: asyncpg.Pool, *, request_id: int, reason: str, user: StaffUser,
+                  category: str = requests_.DeclineCategory.other) -> requests_.Request:
+    """Decline an open request with a reason category (the client is told it by SMS, with what they can do
+    next) and a short note for the file."""
     errors: dict[str, str] = {}
     reason = intake.clean_text(reason, name="reason", limit=500, multiline=True, errors=errors)
     if errors:
         raise ValidationFailed(fields=errors)
     if not reason:
         raise ValidationFailed(fields={"reason": N_("Please give a short reason.")})
+    if category not in {c.value for c in requests_.DeclineCategory}:
+        raise ValidationFailed(fields={"category": N_("Please choose why the request is declined.")})
     async with pool.acquire() as conn, conn.transaction():
         request = await _request_for(conn, request_id, user)
-        await requests_.clear_proposals(conn, request_id)
-        return await requests_.transition(conn, request_id, to=requests_.Status.declined, actor=user.actor,
-                                          site_id=request.site_id, decline_reason=reason,
-                                          details={"reason": reason})
+        await proposals_.clear(conn, request_id)
+        declined = await requests_.transition(conn, request_id, to=requests_.Status.declined, actor=user.actor,
+                                              site_id=request.site_id, decline_reason=reason,
+                                              decline_category=category,
+                                              details={"reason": reason, "category": category})
+        await notices.request_ended(conn, client=await clients.get(conn, request.client_id), request_id=request_id,
+                                    reference=request.reference, link_token=request.link_token,
+                                    consent=request.sms_consent, kind="declined", category=category)
+        return declined
 
 
 async def withdraw(pool: asyncpg.Pool, *, request_id: int, user: StaffUser, now: datetime) -> requests_.Request:
@@ -214,7 +199,7 @@ async def claim_callback(pool: asyncpg.Pool, *, callback_id: int, user: StaffUse
         return await callbacks.claim(conn, callback_id, staff_id=user.id, now=now)
 
 
-async def record_attempt(pool: asyncpg.Pool, *, callback_id: int, outcome: callbacks.Outcome, note: str,
+async def record_attempt(pool: asyncpg.Pool, *, callback_id: int, outcome: callbacks.CallbackOutcome, note: str,
                          user: StaffUser, now: datetime) -> callbacks.Callback:
     """Record how a call went; the retry plan decides what comes next; a missed call is told by SMS."""
     async with pool.acquire() as conn, conn.transaction():
@@ -229,7 +214,9 @@ async def record_attempt(pool: asyncpg.Pool, *, callback_id: int, outcome: callb
             raise ValidationFailed(fields=errors)
         updated = await callbacks.record_attempt(conn, callback_id, staff_id=user.id, outcome=outcome,
                                                  note=note, now=now)
-        if outcome is callbacks.Outcome.no_answer:
+        if updated.status is callbacks.CallbackStatus.unreachable:
+            await followups.after_unreachable(conn, callback_id=callback_id, actor=user.actor, now=now)
+        if outcome is callbacks.CallbackOutcome.no_answer:
             client = await clients.get(conn, cb.client_id)
             await notices.callback_attempt_failed(conn, client=client, callback_id=callback_id,
                                                   attempt=updated.attempts, phone=cb.phone, link_token=cb.link_token)
@@ -244,13 +231,13 @@ async def convert_callback(pool: asyncpg.Pool, *, callback_id: int, user: StaffU
         check_may_act(user, site_id=cb.site_id, team_id=cb.team_id, staff_id=cb.staff_id)
         if cb.status not in callbacks.OPEN:
             raise InvalidTransition()
-        concern = await conn.fetchval("SELECT code FROM concerns WHERE id = $1", cb.concern_id)
-        phone = await conn.fetchval("SELECT phone FROM clients WHERE id = $1", cb.client_id)
+        concern = await concerns.code_of(conn, cb.concern_id)
+        phone = (await clients.get(conn, cb.client_id)).phone
     submitted = await intake.submit(pool, intake.Intake(
-        site=await _site_code(pool, cb.site_id), kind=Kind.appointment, channel="staff", concern=concern,
+        site=await _site_code(pool, cb.site_id), kind=Kind.appointment, channel=Channel.staff, concern=concern,
         phone=phone or cb.phone, language=cb.language, windows=cb.windows, note=cb.note,
-        created_by=user.id, invitation="voluntary", route_staff_id=user.id,
-        idempotency_key=f"callback-{callback_id}-convert"), now=now, reminder_offsets=reminder_offsets)
+        created_by=user.id, invitation="voluntary", route_staff_id=user.id, sms_consent=cb.sms_consent,
+        server_key=f"callback-{callback_id}-convert"), now=now, reminder_offsets=reminder_offsets)
     async with pool.acquire() as conn, conn.transaction():
         await callbacks.close(conn, callback_id, to=callbacks.CallbackStatus.reached, actor=user.actor,
                               converted_request_id=submitted.id)
@@ -259,13 +246,12 @@ async def convert_callback(pool: asyncpg.Pool, *, callback_id: int, user: StaffU
 
 async def _site_code(pool: asyncpg.Pool, site_id: int) -> str:
     async with pool.acquire() as conn:
-        code: str = await conn.fetchval("SELECT code FROM sites WHERE id = $1", site_id)
-    return code
+        return (await sites.site_by_id(conn, site_id)).code
 
 
 async def invite(pool: asyncpg.Pool, *, user: StaffUser, phone: str, concern: str, language: str,
                  invitation: str, notice_text: str | None, now: datetime,
-                 reminder_offsets: tuple[timedelta, ...]) -> requests_.Request:
+                 reminder_offsets: tuple[timedelta, ...], countries: Collection[str] = ("DE",)) -> requests_.Request:
     """A caseworker invites a client: the request skips the client's side and goes straight to slot choice.
 
     A mandatory summons keeps its notice text with the request; SMS alone never counts as its delivery.
@@ -280,7 +266,8 @@ async def invite(pool: asyncpg.Pool, *, user: StaffUser, phone: str, concern: st
         raise ValidationFailed(fields={"notice_text": N_("A summons needs its notice text.")})
     site_code = await _site_code(pool, user.site_id)
     parsed = intake.parse_intake({"concern": concern, "phone": phone, "language": language, "sms_consent": True},
-                                 kind=Kind.appointment, channel="staff", default_site=site_code)
+                                 kind=Kind.appointment, channel=Channel.staff, default_site=site_code,
+                                 countries=countries)
     submitted = await intake.submit(pool, dataclasses.replace(
         parsed, created_by=user.id, invitation=invitation, notice_text=notice_text, route_staff_id=user.id),
         now=now, reminder_offsets=reminder_offsets)
@@ -291,22 +278,8 @@ async def invite(pool: asyncpg.Pool, *, user: StaffUser, phone: str, concern: st
 async def flag_overdue(pool: asyncpg.Pool, *, now: datetime) -> int:
     """Mark open requests and callbacks past their decision deadline, for the team lead; idempotent."""
     async with pool.acquire() as conn, conn.transaction():
-        rows = await conn.fetch(
-            """
-            UPDATE requests SET overdue_flagged_at = $1
-            WHERE status IN ('received', 'proposed') AND deadline_at < $1 AND overdue_flagged_at IS NULL
-            RETURNING id, site_id
-            """,
-            now,
-        )
-        cb_rows = await conn.fetch(
-            """
-            UPDATE callbacks SET overdue_flagged_at = $1
-            WHERE status IN ('open', 'in_progress') AND deadline_at < $1 AND overdue_flagged_at IS NULL
-            RETURNING id, site_id
-            """,
-            now,
-        )
+        rows = await requests_.flag_overdue(conn, now=now)
+        cb_rows = await callbacks.flag_overdue(conn, now=now)
         for kind, found in (("request", rows), ("callback", cb_rows)):
             for r in found:
                 await audit.record(conn, site_id=r["site_id"], actor="system", action=f"{kind}.overdue",
@@ -324,7 +297,7 @@ def parse_day(text: str | None, fallback: date) -> date:
         raise ValidationFailed(fields={"date": N_("Please enter a date like 2026-12-01.")}) from None
 
 
-def day_bounds(site: availability.Site, day: date) -> tuple[datetime, datetime]:
+def day_bounds(site: sites.Site, day: date) -> tuple[datetime, datetime]:
     """Start and end of a local day at the site, as UTC instants."""
     calendar = site.calendar()
     return calendar.day_start(day), calendar.day_start(day + timedelta(days=1))

@@ -3,71 +3,18 @@
 from __future__ import annotations
 
 from collections import Counter
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from uuid import UUID
 
 import asyncpg
 from asyncpg.types import Range
 
-from scheduler.policy.engine import CaseworkerAvailability, WorkingHours
+from scheduler import closures
 from scheduler.policy.rules import Mode
-from scheduler.policy.workdays import WorkCalendar
-
-
-@dataclass(frozen=True, slots=True)
-class Site:
-    id: int
-    code: str
-    name: str
-    timezone: str
-    address: str
-    holiday_region: str
-    languages: tuple[str, ...]
-    public_base_url: str
-    email_enabled: bool
-    retention_days: int
-    config_stamp: UUID  # renewed on every change of teams, concerns or rule sets
-
-    def calendar(self) -> WorkCalendar:
-        """The site's working-day calendar (time zone and public holidays)."""
-        return _calendar(self.timezone, self.holiday_region)
-
-
-_CALENDARS: dict[tuple[str, str], WorkCalendar] = {}
-
-
-def _calendar(tz: str, region: str) -> WorkCalendar:
-    # WorkCalendar caches holidays per year; keep one per site setting for the process.
-    key = (tz, region)
-    if key not in _CALENDARS:
-        _CALENDARS[key] = WorkCalendar(tz=tz, holiday_region=region)
-    return _CALENDARS[key]
-
-
-SITE_COLUMNS = ("id, code, name, timezone, address, holiday_region, languages, public_base_url, "
-                "email_enabled, retention_days, config_stamp")
-
-
-def _site(row: asyncpg.Record) -> Site:
-    return Site(**{**row, "languages": tuple(row["languages"])})
-
-
-async def site_by_code(conn: asyncpg.Connection, code: str) -> Site | None:
-    """A site by its code."""
-    row = await conn.fetchrow(f"SELECT {SITE_COLUMNS} FROM sites WHERE code = $1", code)
-    return _site(row) if row else None
-
-
-async def site_by_id(conn: asyncpg.Connection, site_id: int) -> Site:
-    """A site by id (it must exist)."""
-    row = await conn.fetchrow(f"SELECT {SITE_COLUMNS} FROM sites WHERE id = $1", site_id)
-    assert row is not None
-    return _site(row)
+from scheduler.policy.slots import CaseworkerAvailability, WorkingHours
 
 
 def _per_caseworker(min_free: str) -> str:
-    """Per caseworker `s.id`: working hours, absences, bookings and held proposals inside the window $2.
+    """Per caseworker `s.id`: hours, absences and closure days, bookings and held proposals inside the window $2.
 
     With `min_free` (an interval parameter, or NULL), busy times also cover the free stretches between them
     that are shorter than it: no appointment that long fits there, and a calendar full of held proposals
@@ -76,7 +23,10 @@ def _per_caseworker(min_free: str) -> str:
     return f"""
   (SELECT array_agg(ROW(w.weekday, w.starts, w.ends, w.room, w.modes)) FROM working_hours w
     WHERE w.staff_id = s.id) AS hours,
-  (SELECT range_agg(a.during) FROM absences a WHERE a.staff_id = s.id AND a.during && $2) AS absent,
+  (SELECT range_agg(x.during) FROM (
+      SELECT a.during FROM absences a WHERE a.staff_id = s.id AND a.during && $2
+      UNION ALL  -- the site's closure days block whole days like an absence
+      {closures.blocked_days_sql(staff_id="s.id", span="$2", tz="$4")}) x) AS absent,
   (SELECT CASE WHEN {min_free} IS NULL THEN b.busy
                ELSE tstzmultirange($2) - coalesce((
                    SELECT range_agg(free) FROM unnest(tstzmultirange($2) - coalesce(b.busy, '{{}}')) AS free

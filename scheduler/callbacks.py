@@ -12,7 +12,8 @@ import asyncpg
 
 from scheduler import audit
 from scheduler.errors import InvalidTransition, NotFound
-from scheduler.policy.engine import Decision
+from scheduler.policy.decision import Decision
+from scheduler.policy.rules import Channel
 
 
 class CallbackStatus(StrEnum):
@@ -23,7 +24,7 @@ class CallbackStatus(StrEnum):
     cancelled = "cancelled"
 
 
-class Outcome(StrEnum):
+class CallbackOutcome(StrEnum):
     reached = "reached"
     no_answer = "no_answer"
     wrong_number = "wrong_number"
@@ -40,7 +41,7 @@ class Callback:
     client_id: int
     concern_id: int
     concern_code: str
-    channel: str
+    channel: Channel
     status: CallbackStatus
     reference: str
     link_token: str
@@ -61,20 +62,24 @@ class Callback:
     deadline_at: datetime | None
     converted_request_id: int | None
     created_at: datetime
+    sms_consent: bool = False
+    claimed_name: str | None = None             # as typed on an unauthenticated channel: unverified
+    claimed_customer_number: str | None = None  # likewise
 
 
 SELECT: Final = """
 SELECT b.id, b.site_id, b.client_id, b.concern_id, c.code AS concern_code, b.channel, b.status, b.reference,
        b.link_token, b.phone, b.language, b.windows, b.note, b.team_id, b.staff_id, b.priority, b.decision,
        b.manual_rank, b.claimed_by, b.claimed_until, b.attempts, b.max_attempts, b.next_attempt_at,
-       b.deadline_at, b.converted_request_id, b.created_at
+       b.deadline_at, b.converted_request_id, b.created_at, b.sms_consent, b.claimed_name, b.claimed_customer_number
 FROM callbacks b JOIN concerns c ON c.id = b.concern_id
 """
 
 
 def _from_row(row: Mapping[str, Any]) -> Callback:
     decision = Decision.from_json(row["decision"]) if row["decision"] else None
-    return Callback(**{**row, "status": CallbackStatus(row["status"]), "decision": decision})
+    return Callback(**{**row, "status": CallbackStatus(row["status"]), "channel": Channel(row["channel"]),
+                       "decision": decision})
 
 
 async def get(conn: asyncpg.Connection, callback_id: int) -> Callback:
@@ -97,27 +102,48 @@ async def find_by_reference(conn: asyncpg.Connection, site_id: int, reference: s
     return _from_row(row) if row else None
 
 
+async def find_by_key(conn: asyncpg.Connection, site_id: int, key: str, *,
+                      server: bool) -> tuple[Callback, str | None] | None:
+    """The callback an earlier submit with this key created, with the hash a client key was bound to."""
+    column = "b.server_key" if server else "b.idempotency_key"
+    row = await conn.fetchrow(SELECT.replace("SELECT b.id,", "SELECT b.idempotency_hash, b.id,")
+                              + f" WHERE b.site_id = $1 AND {column} = $2", site_id, key)
+    if row is None:
+        return None
+    fields = dict(row)
+    bound = fields.pop("idempotency_hash")
+    return _from_row(fields), bound
+
+
 async def find_by_idempotency_key(conn: asyncpg.Connection, site_id: int, key: str) -> Callback | None:
-    """The callback an earlier submit with this key created."""
-    row = await conn.fetchrow(SELECT + " WHERE b.site_id = $1 AND b.idempotency_key = $2", site_id, key)
-    return _from_row(row) if row else None
+    """The callback an earlier submit with this client key created."""
+    found = await find_by_key(conn, site_id, key, server=False)
+    return found[0] if found else None
 
 
-async def insert(conn: asyncpg.Connection, *, site_id: int, client_id: int, concern_id: int, channel: str,
+async def insert(conn: asyncpg.Connection, *, site_id: int, client_id: int, concern_id: int, channel: Channel,
                  reference: str, link_token: str, phone: str, language: str, windows: Mapping[str, Any],
-                 note: str, idempotency_key: str | None) -> tuple[int, str, str] | None:
+                 note: str, idempotency_key: str | None, server_key: str | None = None,
+                 idempotency_hash: str | None = None, sms_consent: bool = False, claimed_name: str | None = None,
+                 claimed_customer_number: str | None = None) -> tuple[int, str, str] | None:
     """Insert a new callback: (id, reference, link token), or None when a unique value is taken (see intake)."""
     callback_id: int | None = await conn.fetchval(
         """
         INSERT INTO callbacks (site_id, client_id, concern_id, channel, reference, link_token, phone, language,
-                               windows, note, idempotency_key)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                               windows, note, idempotency_key, server_key, idempotency_hash, sms_consent,
+                               claimed_name, claimed_customer_number)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
         ON CONFLICT DO NOTHING RETURNING id
         """,
         site_id, client_id, concern_id, channel, reference, link_token, phone, language, dict(windows), note,
-        idempotency_key,
+        idempotency_key, server_key, idempotency_hash, sms_consent, claimed_name, claimed_customer_number,
     )
     return None if callback_id is None else (callback_id, reference, link_token)
+
+
+async def sms_consent(conn: asyncpg.Connection, callback_id: int) -> bool:
+    """Whether this callback request asked for SMS."""
+    return bool(await conn.fetchval("SELECT sms_consent FROM callbacks WHERE id = $1", callback_id))
 
 
 async def store_decision(conn: asyncpg.Connection, callback_id: int, *, decision: Decision, team_id: int | None,
@@ -152,7 +178,7 @@ async def claim(conn: asyncpg.Connection, callback_id: int, *, staff_id: int, no
     return await get(conn, callback_id)
 
 
-async def record_attempt(conn: asyncpg.Connection, callback_id: int, *, staff_id: int, outcome: Outcome,
+async def record_attempt(conn: asyncpg.Connection, callback_id: int, *, staff_id: int, outcome: CallbackOutcome,
                          note: str, now: datetime) -> Callback:
     """Record a call attempt and apply the retry plan: retry later, or close as reached/unreachable."""
     current = await get(conn, callback_id)
@@ -160,9 +186,9 @@ async def record_attempt(conn: asyncpg.Connection, callback_id: int, *, staff_id
         raise InvalidTransition()
     attempts = current.attempts + 1
     retry_after = current.decision.retry_after if current.decision else timedelta(hours=2)
-    if outcome is Outcome.reached:
+    if outcome is CallbackOutcome.reached:
         status, next_at = CallbackStatus.reached, None
-    elif outcome is Outcome.wrong_number or attempts >= current.max_attempts:
+    elif outcome is CallbackOutcome.wrong_number or attempts >= current.max_attempts:
         status, next_at = CallbackStatus.unreachable, None
     else:
         status, next_at = CallbackStatus.open, now + retry_after
@@ -224,3 +250,51 @@ async def reassign(conn: asyncpg.Connection, callback_id: int, *, team_id: int |
     await audit.record(conn, site_id=row["site_id"], actor=actor, action="callback.reassign", subject_type="callback",
                        subject_id=callback_id, details={"team_id": team_id, "staff_id": staff_id})
     return await get(conn, callback_id)
+
+
+async def list_open_for_staff(conn: asyncpg.Connection, staff_id: int) -> list[Callback]:
+    """Open callbacks routed to (or claimed by) one caseworker, oldest first (what a deactivation hands over)."""
+    rows = await conn.fetch(SELECT + " WHERE (b.staff_id = $1 OR b.claimed_by = $1) "
+                            "AND b.status IN ('open', 'in_progress') ORDER BY b.created_at, b.id", staff_id)
+    return [_from_row(r) for r in rows]
+
+
+async def flag_overdue(conn: asyncpg.Connection, *, now: datetime) -> list[asyncpg.Record]:
+    """Mark open callbacks past their decision deadline; returns (id, site_id) of those newly marked."""
+    return list(await conn.fetch(
+        """
+        UPDATE callbacks SET overdue_flagged_at = $1
+        WHERE status IN ('open', 'in_progress') AND deadline_at < $1 AND overdue_flagged_at IS NULL
+        RETURNING id, site_id
+        """,
+        now,
+    ))
+
+
+async def staff_details(conn: asyncpg.Connection, ids: list[int]) -> dict[int, dict[str, object]]:
+    """Phone, claim, retry plan and earlier attempts (`attempt_list`) of the listed callbacks, in two queries."""
+    rows = await conn.fetch(
+        """
+        SELECT b.id, b.client_id, b.phone, b.note, b.claimed_by, b.claimed_until, b.max_attempts,
+               s.display_name AS claimed_name
+        FROM callbacks b LEFT JOIN staff s ON s.id = b.claimed_by WHERE b.id = ANY($1)
+        """, ids)
+    attempts = await conn.fetch(
+        """
+        SELECT a.callback_id, a.outcome, a.note, a.created_at, s.display_name
+        FROM callback_attempts a JOIN staff s ON s.id = a.staff_id
+        WHERE a.callback_id = ANY($1) ORDER BY a.id
+        """, ids)
+    details: dict[int, dict[str, object]] = {r["id"]: {**r, "attempt_list": []} for r in rows}
+    for a in attempts:
+        attempt_list = details[a["callback_id"]]["attempt_list"]
+        assert isinstance(attempt_list, list)
+        attempt_list.append(dict(a))
+    return details
+
+
+async def explanations(conn: asyncpg.Connection, ids: list[int]) -> dict[int, object]:
+    """The stored decision explanation (JSON, or None) of each listed callback, by id."""
+    rows = await conn.fetch("SELECT id, decision->'explanation' AS explanation FROM callbacks WHERE id = ANY($1)",
+                            ids)
+    return {r["id"]: r["explanation"] for r in rows}

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import types
 import typing
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import time
+from datetime import time, timedelta
 from pathlib import Path
 from typing import Any, Literal
 
@@ -53,6 +54,9 @@ class JobsConfig:
     deadlines_interval_seconds: float = 300.0
     retention_interval_seconds: float = 3600.0
     rate_limit_cleanup_interval_seconds: float = 300.0
+    sign_in_cleanup_interval_seconds: float = 3600.0
+    expiry_interval_seconds: float = 300.0
+    passed_proposals_interval_seconds: float = 120.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +74,8 @@ class SmsConfig:
     twilio: TwilioConfig = TwilioConfig()
     quiet_start: time = time(21, 0)
     quiet_end: time = time(8, 0)
+    allowed_countries: tuple[str, ...] = ("DE",)   # ISO 3166 codes of the client numbers the offices accept
+    daily_budget_per_site: int = 2000              # SMS per site and local day; the rest wait for the next day
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +96,8 @@ class SecurityConfig:
     kiosk_rate_limit: str = "120/minute"
     global_rate_limit: str = "300/second"
     phone_rate_limit: str = "10/hour"      # submissions per phone number (stops one number being flooded with SMS)
+    signin_rate_limit: str = "30/minute"   # staff sign-in attempts per address (failures have their own limits)
+    ops_allowed_networks: tuple[str, ...] = ()   # CIDRs that may read /metrics and /api/docs; empty: everyone
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,8 +108,30 @@ class OidcConfig:
     client_secret: str = field(default="", repr=False)   # only from SCHEDULER_OIDC_CLIENT_SECRET
     scopes: str = "openid profile email"
     username_claim: str = "preferred_username"           # matched against staff.username on first sign-in
+    required_claim: str = "groups"                      # linking by username needs this claim ...
+    required_value: str = ""                            # ... to be or contain this value (empty: never)
     button_label: str = "Sign in with single sign-on"    # a msgid of staff.po (or any text)
     http_timeout_seconds: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class LifecycleConfig:
+    expiry_grace_workdays: int = 3   # an undecided request expires this many working days after its deadline
+    expired_list_days: int = 7       # how long staff see an expired request in the list of expired requests
+
+
+@dataclass(frozen=True, slots=True)
+class FreedSlotsConfig:
+    sms_offer_max: int = 3   # waiting clients a freed time is offered to by SMS at once (0: proposals only)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.sms_offer_max <= 20:
+            raise ConfigError("freed_slots.sms_offer_max must be between 0 and 20")
+
+
+@dataclass(frozen=True, slots=True)
+class PrivacyConfig:
+    link_token_days_after_case: int = 30   # a client's link stops working this many days after its case ended
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,9 +149,17 @@ class Config:
     email: EmailConfig = EmailConfig()
     security: SecurityConfig = SecurityConfig()
     oidc: OidcConfig = OidcConfig()
+    privacy: PrivacyConfig = PrivacyConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
+    freed_slots: FreedSlotsConfig = FreedSlotsConfig()
     logging: LoggingConfig = LoggingConfig()
     reminder_offsets_minutes: tuple[int, ...] = (24 * 60, 120)
     default_site: str = "musterstadt"
+
+    @property
+    def reminder_offsets(self) -> tuple[timedelta, ...]:
+        """How long before an appointment its reminders are sent."""
+        return tuple(timedelta(minutes=m) for m in self.reminder_offsets_minutes)
 
 
 def load_config(path: Path | None = None, env: Mapping[str, str] | None = None) -> Config:
@@ -160,6 +198,16 @@ def _check(config: Config) -> None:
         raise ConfigError("jobs.outbox_lease_seconds must be at least 30: no send starts in the last 20 s of a lease")
     if config.oidc.enabled and "openid" not in config.oidc.scopes.split():
         raise ConfigError("oidc.scopes must contain openid")
+    if not config.sms.allowed_countries or not all(re.fullmatch(r"[A-Z]{2}", c) for c in config.sms.allowed_countries):
+        raise ConfigError("sms.allowed_countries must list upper-case ISO country codes, for example [DE]")
+    if config.sms.daily_budget_per_site < 1:
+        raise ConfigError("sms.daily_budget_per_site must be at least 1")
+    if not 0 <= config.privacy.link_token_days_after_case <= 3650:
+        raise ConfigError("privacy.link_token_days_after_case must be between 0 and 3650")
+    if not 0 <= config.lifecycle.expiry_grace_workdays <= 60:
+        raise ConfigError("lifecycle.expiry_grace_workdays must be between 0 and 60")
+    if not 1 <= config.lifecycle.expired_list_days <= 90:
+        raise ConfigError("lifecycle.expired_list_days must be between 1 and 90")
 
 
 def _set_path(raw: dict[str, Any], keys: list[str], value: object) -> None:

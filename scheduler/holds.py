@@ -11,6 +11,8 @@ Visibility is tracked with a counter, not a clock: a search notes the counter be
 intake notes it once its commit has returned. A search ignores a hold only if the hold's commit had returned
 before the search's read was sent (then the read sees the row); holds that nobody can miss any more are
 dropped. Other processes still do not see these holds: there the booking constraint decides, as before.
+
+The app owns one `Holds` (keys.HOLDS) and hands it to `intake.submit`.
 """
 
 from __future__ import annotations
@@ -21,11 +23,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 
-from scheduler.policy.engine import CaseworkerAvailability, Slot
+from scheduler.policy.slots import CaseworkerAvailability, Slot
 
 
-@dataclass(slots=True, eq=False)  # compared by identity: two holds of the same time are two holds
+@dataclass(slots=True)
 class _Hold:
+    number: int  # unique within its Holds: two holds of the same time are two holds
     caseworker_id: int
     start: datetime
     end: datetime
@@ -37,8 +40,9 @@ class Holds:
 
     def __init__(self) -> None:
         self._counter = itertools.count(1)
+        self._numbers = itertools.count(1)
         self._holds: list[_Hold] = []
-        self._searches: dict[object, int] = {}  # running searches and the counter when they read
+        self._reading: set[int] = set()  # the counter values at which the running searches read (each unique)
 
     @contextmanager
     def transaction(self) -> Iterator[Scope]:
@@ -48,8 +52,8 @@ class Holds:
         try:
             yield scope
         except BaseException:
-            failed = {id(h) for h in scope.holds}
-            self._holds = [h for h in self._holds if id(h) not in failed]
+            failed = {h.number for h in scope.holds}
+            self._holds = [h for h in self._holds if h.number not in failed]
             raise
         else:
             tick = next(self._counter)
@@ -62,15 +66,15 @@ class Holds:
     def search(self) -> Iterator[Search]:
         """Wrap a slot search: enter it just before reading held times from the database."""
         search = Search(self, next(self._counter))
-        self._searches[search] = search.read_at
+        self._reading.add(search.read_at)
         try:
             yield search
         finally:
-            del self._searches[search]
+            self._reading.discard(search.read_at)
             self._prune()
 
     def _prune(self) -> None:
-        oldest = min(self._searches.values(), default=None)
+        oldest = min(self._reading, default=None)
         self._holds = [h for h in self._holds
                        if h.committed_at is None or (oldest is not None and h.committed_at > oldest)]
 
@@ -79,14 +83,14 @@ class Scope:
     """The holds of one transaction."""
 
     def __init__(self, holds: Holds) -> None:
-        self._owner = holds
+        self.owner = holds
         self.holds: list[_Hold] = []
 
     def hold(self, slots: Iterable[Slot]) -> None:
         """Hold these slots for every search of the process until they are visible in the database."""
-        new = [_Hold(s.caseworker_id, s.start, s.end) for s in slots]
+        new = [_Hold(next(self.owner._numbers), s.caseworker_id, s.start, s.end) for s in slots]
         self.holds.extend(new)
-        self._owner._holds.extend(new)
+        self.owner._holds.extend(new)
 
 
 class Search:
@@ -108,5 +112,3 @@ class Search:
         return [replace(cw, busy=(*cw.busy, *unseen[cw.caseworker_id])) if cw.caseworker_id in unseen else cw
                 for cw in available]
 
-
-HOLDS = Holds()

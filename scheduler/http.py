@@ -10,6 +10,9 @@ from aiohttp import web
 from scheduler.errors import DomainError, ValidationFailed
 from scheduler.i18n import N_
 
+# A link token in a route path (the token in a client's SMS link).
+TOKEN = r"{token:[A-Za-z0-9_\-]{20,64}}"  # a route pattern, not a secret  # nosec B105
+
 
 class UnsupportedMediaType(DomainError):
     status, code = 415, "unsupported-media-type"

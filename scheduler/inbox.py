@@ -1,4 +1,5 @@
-"""A caseworker's or team's inbox: open requests and callbacks in policy order, with the reasons why."""
+"""A caseworker's or team's inbox: open requests and callbacks in policy order, with the reasons why; and the
+appointments whose outcome the unmarked-outcome job asks this person to record."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typing import Any
 
 import asyncpg
 
-from scheduler import availability
+from scheduler import sites, today
+from scheduler.permissions import StaffUser
 from scheduler.policy import store
-from scheduler.policy.engine import Decision
+from scheduler.policy.decision import Decision
 from scheduler.policy.ordering import order_keys
 from scheduler.policy.rules import Ordering
 
@@ -59,6 +61,9 @@ class InboxFilter:
 # extract() gives numeric on PostgreSQL 14+). Each filter combination gets its own statement, so that
 # the planner sees plain index conditions instead of "$2 IS NULL OR ..." (at most 2 x 16 statements).
 OPEN_STATUSES = {"requests": "('received', 'proposed')", "callbacks": "('open', 'in_progress')"}
+# A booked request whose client asked for another time waits in the inbox too, until staff move it.
+WAITING = {"requests": f"(status IN {OPEN_STATUSES['requests']} OR (status = 'scheduled' AND wants_other_time))",
+           "callbacks": f"status IN {OPEN_STATUSES['callbacks']}"}
 
 
 @functools.cache
@@ -68,12 +73,14 @@ def keys_sql(table: str, *, staff: bool, team: bool, concern: bool, channel: boo
     With a staff member: items routed to them, or (with a team) to the team and nobody yet; with only a
     team: everything routed to the team; with neither: the whole site.
     """
+    if table not in OPEN_STATUSES:
+        raise ValueError(f"no inbox items in table {table!r}")
     numbers = iter(range(2, 6))
     staff_p, team_p = (f"${next(numbers)}" if staff else ""), (f"${next(numbers)}" if team else "")
     extra = f" AND concern_id IN (SELECT id FROM concerns WHERE code = ${next(numbers)})" if concern else ""
     extra += f" AND channel = ${next(numbers)}" if channel else ""
     select = (f"SELECT id, priority, (extract(epoch FROM created_at) * 1000000)::int8 AS at_us, manual_rank "
-              f"FROM {table} WHERE site_id = $1 AND status IN {OPEN_STATUSES[table]}")
+              f"FROM {table} WHERE site_id = $1 AND {WAITING[table]}")
     if staff and team:  # the two parts are disjoint (staff_id = $2 / staff_id IS NULL)
         return (f"{select} AND staff_id = {staff_p}{extra}\n"
                 f"UNION ALL\n{select} AND staff_id IS NULL AND team_id = {team_p}{extra}")
@@ -122,7 +129,7 @@ def _why(decision: Any) -> str:
 async def load(conn: asyncpg.Connection, filt: InboxFilter, *, team_of_staff: int | None,
                now: datetime) -> tuple[list[InboxItem], list[InboxItem]]:
     """(requests, callbacks) of an inbox, each in policy order: pins first, then priority plus aging."""
-    site = await availability.site_by_id(conn, filt.site_id)
+    site = await sites.site_by_id(conn, filt.site_id)
     calendar = site.calendar()
     team_for_mine = team_of_staff if filt.staff_id is not None else filt.team_id
     ordering = await _ordering(conn, filt.site_id, team_for_mine)
@@ -161,6 +168,12 @@ async def load(conn: asyncpg.Connection, filt: InboxFilter, *, team_of_staff: in
 
     return (await ranked("requests", REQUEST_ROWS_SQL, request_item),
             await ranked("callbacks", CALLBACK_ROWS_SQL, callback_item))
+
+
+async def outcomes_missing(conn: asyncpg.Connection, user: StaffUser, *, now: datetime) -> list[today.TodayRow]:
+    """Past appointments still without an outcome that are flagged to this user: a caseworker's own (flagged by
+    outcomes.flag_unmarked), and for a team lead their team's escalated ones too; earliest first."""
+    return await today.missing(conn, user, before=now)  # one scope rule for the inbox and the today page
 
 
 def item_json(item: InboxItem) -> dict[str, Any]:

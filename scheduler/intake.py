@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import Any, TypeVar
@@ -16,28 +16,26 @@ from typing import Any, TypeVar
 import asyncpg
 
 from scheduler import (
-    appointments,
     audit,
-    availability,
     callbacks,
     clients,
-    holds,
+    idempotency,
     notices,
     phones,
     planning,
     references,
-    site_config,
+    sites,
 )
 from scheduler import requests as requests_
 from scheduler.errors import ValidationFailed
+from scheduler.holds import Holds, Scope
 from scheduler.i18n import LANGUAGES, N_, normalise
 from scheduler.metrics import INTAKE
-from scheduler.policy.engine import Slot
-from scheduler.policy.rules import Kind
+from scheduler.policy.rules import Channel, Kind
 
 T = TypeVar("T")
 
-CHANNELS = ("web", "kiosk", "phone", "sms", "staff")
+CHANNELS = tuple(Channel)
 MODES = ("in_person", "phone", "video")
 PARTS = ("morning", "afternoon")
 # Bidirectional overrides can make a note display differently from what was stored.
@@ -49,7 +47,7 @@ _CUSTOMER_NUMBER = re.compile(r"^[0-9]{3}[A-Z][0-9]{6}$")
 class Intake:
     site: str
     kind: Kind
-    channel: str
+    channel: Channel
     concern: str
     phone: str
     language: str = "de"
@@ -59,11 +57,22 @@ class Intake:
     sms_consent: bool = False
     customer_number: str | None = None
     name: str | None = None
-    idempotency_key: str | None = None
+    idempotency_key: str | None = None     # sent by the client: bound to its number and body
+    server_key: str | None = None          # made by the server (never from a client's input)
     created_by: int | None = None          # staff id, for invitations
     invitation: str | None = None          # voluntary | mandatory
     notice_text: str | None = None
     route_staff_id: int | None = None      # invitations go to the inviting caseworker
+
+
+def _fingerprint(intake: Intake) -> str | None:
+    if not intake.idempotency_key:
+        return None
+    return idempotency.fingerprint({
+        "site": intake.site, "kind": intake.kind.value, "channel": str(intake.channel), "concern": intake.concern,
+        "phone": intake.phone, "language": intake.language, "modes": list(intake.modes),
+        "windows": dict(intake.windows), "note": intake.note, "sms_consent": intake.sms_consent,
+        "customer_number": intake.customer_number, "name": intake.name})
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,8 +104,11 @@ def clean_text(value: object, *, name: str, limit: int, multiline: bool = False,
     return text
 
 
-def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: str, default_site: str) -> Intake:
+def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: Channel | str, default_site: str,
+                 countries: Collection[str] = ("DE",)) -> Intake:
     """Validate a client's submission (JSON, form or kiosk) into an Intake; field errors are collected.
+
+    The phone number must be from one of `countries` (config sms.allowed_countries).
 
     Unknown keys (such as `status`) are ignored: a client cannot set what staff decide.
     """
@@ -113,7 +125,7 @@ def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: str, default_s
     phone = ""
     try:
         phone = phones.normalise(raw_phone if isinstance(raw_phone, str) else "",
-                                 landline_ok=kind is Kind.callback)
+                                 landline_ok=kind is Kind.callback, countries=countries)
     except ValidationFailed as e:
         errors.update(e.fields)
     modes = data.get("modes") or []
@@ -128,9 +140,9 @@ def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: str, default_s
         errors["site"] = N_("This office is unknown.")
     if errors:
         raise ValidationFailed(fields=errors)
-    return Intake(site=str(site), kind=kind, channel=channel, concern=str(concern), phone=phone, language=language,
-                  modes=tuple(dict.fromkeys(modes)), windows=windows, note=note, sms_consent=bool(consent),
-                  customer_number=customer, name=name, idempotency_key=key)
+    return Intake(site=str(site), kind=kind, channel=Channel(channel), concern=str(concern), phone=phone,
+                  language=language, modes=tuple(dict.fromkeys(modes)), windows=windows, note=note,
+                  sms_consent=bool(consent), customer_number=customer, name=name, idempotency_key=key)
 
 
 def _parse_person(data: Mapping[str, Any], errors: dict[str, str]) -> tuple[str | None, str | None, object, Any]:
@@ -179,57 +191,59 @@ def _parse_windows(raw: object, errors: dict[str, str]) -> dict[str, Any]:
     return out
 
 
-async def _concern(conn: asyncpg.Connection, site: availability.Site, code: str,
-                   channel: str) -> site_config.Concern:
-    concern = (await site_config.load(conn, site)).concerns.get(code)
+async def _concern(conn: asyncpg.Connection, site: sites.Site, code: str,
+                   channel: Channel, setups: sites.SetupCache | None) -> sites.Concern:
+    concern = (await sites.setup(conn, site, setups)).concerns.get(code)
     if concern is None or channel not in concern.channels:
         raise ValidationFailed(fields={"concern": N_("Please choose what it is about.")})
     return concern
 
 
 async def submit(pool: asyncpg.Pool, intake: Intake, *, now: datetime, reminder_offsets: tuple[timedelta, ...] = (),
-                 limit_phone: Callable[[asyncpg.Pool, str], Awaitable[None]] | None = None) -> Submitted:
+                 limit_phone: Callable[[asyncpg.Pool, str], Awaitable[None]] | None = None,
+                 holds: Holds | None = None, setups: sites.SetupCache | None = None) -> Submitted:
     """Store a new request or callback, run the policy, store its plan and queue the notices.
 
-    Retrying with the same idempotency key returns the first result and writes nothing new. `limit_phone`
+    Retrying with the same idempotency key (and the same number and body) returns the first result and writes
+    nothing new; the same key with anything else is refused (see idempotency.py). Name and customer number
+    from a client's channel are stored with the request as unverified, never on the client. `limit_phone`
     (the per-number rate limit of the client channels) runs first, before the transaction takes a
-    connection: a number that is being flooded costs no transaction.
+    connection: a number that is being flooded costs no transaction. `holds` and `setups` are the process's
+    (the app's) recent proposals and site setup cache; without them, nothing is shared with other intakes.
     """
     if limit_phone is not None:
         await limit_phone(pool, intake.phone)
     # The holds wrap the transaction: the slots it proposes count as held for this process's other searches
     # until they can see them in the database.
-    with holds.HOLDS.transaction() as held:
+    with (holds if holds is not None else Holds()).transaction() as held:
         async with pool.acquire() as conn, conn.transaction():
-            site = await availability.site_by_code(conn, intake.site)
+            site = await sites.site_by_code(conn, intake.site)
             if site is None:
                 raise ValidationFailed(fields={"site": N_("This office is unknown.")})
-            if intake.idempotency_key:
-                earlier = await _earlier(conn, site.id, intake)
-                if earlier is not None:
-                    return earlier
-            concern = await _concern(conn, site, intake.concern, intake.channel)
+            earlier = await _earlier(conn, site.id, intake)
+            if earlier is not None:
+                return earlier
+            concern = await _concern(conn, site, intake.concern, intake.channel, setups)
             client = await clients.upsert_by_phone(
-                conn, site_id=site.id, phone=intake.phone, language=intake.language, sms_consent=intake.sms_consent,
-                customer_number=intake.customer_number, name=intake.name)
+                conn, site_id=site.id, phone=intake.phone, language=intake.language,
+                staff=intake.created_by is not None, sms_consent=intake.sms_consent)
             if intake.kind is Kind.callback:
                 result = await _submit_callback(conn, site, intake, concern, client, now=now)
             else:
                 result = await _submit_request(conn, site, intake, concern, client, now=now,
-                                               reminder_offsets=reminder_offsets, held=held)
+                                               reminder_offsets=reminder_offsets, held=held, setups=setups)
     INTAKE.labels(intake.kind.value, intake.channel).inc()
     return result
 
 
 async def _earlier(conn: asyncpg.Connection, site_id: int, intake: Intake) -> Submitted | None:
-    assert intake.idempotency_key
-    if intake.kind is Kind.callback:
-        cb = await callbacks.find_by_idempotency_key(conn, site_id, intake.idempotency_key)
-        if cb is None:
-            return None
-        return Submitted(Kind.callback, cb.id, cb.reference, cb.link_token, cb.status.value, cb.language)
-    rq = await requests_.find_by_idempotency_key(conn, site_id, intake.idempotency_key)
-    return Submitted(Kind.appointment, rq.id, rq.reference, rq.link_token, rq.status.value, rq.language) if rq else None
+    found = await idempotency.find_earlier(conn, site_id, callback=intake.kind is Kind.callback,
+                                           client_key=intake.idempotency_key, server_key=intake.server_key,
+                                           bound_to=_fingerprint(intake))
+    if found is None:
+        return None
+    kind = Kind.callback if isinstance(found, callbacks.Callback) else Kind.appointment
+    return Submitted(kind, found.id, found.reference, found.link_token, found.status.value, found.language)
 
 
 async def _insert_with_fresh_codes(conn: asyncpg.Connection, site_id: int, intake: Intake,
@@ -243,22 +257,22 @@ async def _insert_with_fresh_codes(conn: asyncpg.Connection, site_id: int, intak
         inserted = await insert(references.new_reference(), references.new_link_token())
         if inserted is not None:
             return inserted
-        if intake.idempotency_key:
-            earlier = await _earlier(conn, site_id, intake)
-            if earlier is not None:
-                return earlier
+        earlier = await _earlier(conn, site_id, intake)
+        if earlier is not None:
+            return earlier
     raise RuntimeError("three references in a row were taken")
 
 
-async def _submit_request(conn: asyncpg.Connection, site: availability.Site, intake: Intake,
-                          concern: site_config.Concern, client: clients.Client, *, now: datetime,
-                          reminder_offsets: tuple[timedelta, ...], held: holds.Scope) -> Submitted:
+async def _submit_request(conn: asyncpg.Connection, site: sites.Site, intake: Intake,
+                          concern: sites.Concern, client: clients.Client, *, now: datetime,
+                          reminder_offsets: tuple[timedelta, ...], held: Scope,
+                          setups: sites.SetupCache | None) -> Submitted:
     # Plan first, then store request, decision, proposals and audit rows in one statement.
     route = (None, intake.route_staff_id) if intake.route_staff_id else None
     plan = await planning.make_plan(
         conn, site=site, kind=Kind.appointment, concern_code=intake.concern, urgent=concern.urgent,
         channel=intake.channel, language=intake.language, modes=intake.modes, client=client, received_at=now,
-        now=now, route=route)
+        now=now, route=route, setups=setups)
     slots = await planning.find_slots(conn, site=site, plan=plan, language=intake.language,
                                       windows=dict(intake.windows), now=now, hold=held)
     auto_book = plan.auto_confirm and bool(slots)
@@ -272,7 +286,8 @@ async def _submit_request(conn: asyncpg.Connection, site: availability.Site, int
         site_id=site.id, client_id=client.id, concern_id=concern.id, channel=intake.channel,
         language=intake.language, modes=list(intake.modes), windows=intake.windows, note=intake.note,
         idempotency_key=intake.idempotency_key, invitation=intake.invitation, notice_text=intake.notice_text,
-        created_by=intake.created_by,
+        created_by=intake.created_by, server_key=intake.server_key, idempotency_hash=_fingerprint(intake),
+        sms_consent=intake.sms_consent, claimed_name=intake.name, claimed_customer_number=intake.customer_number,
         status=requests_.Status.proposed if proposals else requests_.Status.received,
         decision=plan.decision, team_id=plan.team_id, staff_id=plan.staff_id, deadline_at=plan.deadline_at,
         policy_ids=plan.policy_ids, proposals=proposals, events=events)
@@ -283,59 +298,24 @@ async def _submit_request(conn: asyncpg.Connection, site: availability.Site, int
         return stored
     status = stored.status
     if auto_book:
-        status = await _auto_book(conn, site, stored, client, slots[0], now=now, reminder_offsets=reminder_offsets)
+        await planning.book(conn, request=stored, slot=slots[0], actor=planning.AUTO_CONFIRM, now=now,
+                            reminder_offsets=reminder_offsets)
+        status = requests_.Status.scheduled
     if intake.invitation is None:
         await notices.request_received(conn, client=client, request_id=stored.id, reference=stored.reference,
-                                       link_token=stored.link_token, kind="request")
+                                       link_token=stored.link_token, kind="request", consent=intake.sms_consent)
     return Submitted(Kind.appointment, stored.id, stored.reference, stored.link_token, status.value,
                      intake.language)
 
 
-async def _auto_book(conn: asyncpg.Connection, site: availability.Site, request: requests_.Request,
-                     client: clients.Client, slot: Slot, *, now: datetime,
-                     reminder_offsets: tuple[timedelta, ...]) -> requests_.Status:
-    """Book the first slot where the owning team's rules confirm by themselves."""
-    appointment = await appointments.book(
-        conn, site_id=site.id, request_id=request.id, client_id=client.id, staff_id=slot.caseworker_id,
-        start=slot.start, end=slot.end, mode=slot.mode.value, room=slot.room, actor="policy:auto-confirm")
-    await requests_.transition(conn, request.id, to=requests_.Status.scheduled, actor="policy:auto-confirm",
-                               site_id=site.id, staff_id=slot.caseworker_id)
-    await requests_.clear_proposals(conn, request.id)
-    await notices.appointment_confirmed(conn, client=client, appointment=appointment,
-                                        link_token=request.link_token, reminder_offsets=reminder_offsets, now=now)
-    return requests_.Status.scheduled
-
-
-async def plan_and_propose(conn: asyncpg.Connection, *, site: availability.Site, request: requests_.Request,
-                           client: clients.Client, urgent: bool, now: datetime,
-                           route: tuple[int | None, int | None] | None, reminder_offsets: tuple[timedelta, ...],
-                           actor: str) -> str:
-    """Run the policy for a request, store decision and proposals, auto-book where the owning team allows."""
-    plan = await planning.make_plan(
-        conn, site=site, kind=Kind.appointment, concern_code=request.concern_code, urgent=urgent,
-        channel=request.channel, language=request.language, modes=request.modes, client=client,
-        received_at=request.created_at, now=now, route=route)
-    await requests_.store_decision(conn, request.id, decision=plan.decision, team_id=plan.team_id,
-                                   staff_id=plan.staff_id, deadline_at=plan.deadline_at, policy_ids=plan.policy_ids)
-    slots = await planning.find_slots(conn, site=site, plan=plan, language=request.language,
-                                      windows=request.windows, now=now, exclude_request_id=request.id)
-    if plan.auto_confirm and slots:
-        status = await _auto_book(conn, site, request, client, slots[0], now=now, reminder_offsets=reminder_offsets)
-        return status.value
-    await requests_.replace_proposals(conn, request, slots)
-    target = requests_.Status.proposed if slots else requests_.Status.received
-    if request.status is not target:
-        await requests_.transition(conn, request.id, to=target, actor=actor, site_id=site.id,
-                                   details={"proposals": len(slots)})
-    return target.value
-
-
-async def _submit_callback(conn: asyncpg.Connection, site: availability.Site, intake: Intake,
-                           concern: site_config.Concern, client: clients.Client, *, now: datetime) -> Submitted:
+async def _submit_callback(conn: asyncpg.Connection, site: sites.Site, intake: Intake,
+                           concern: sites.Concern, client: clients.Client, *, now: datetime) -> Submitted:
     stored = await _insert_with_fresh_codes(conn, site.id, intake, lambda reference, token: callbacks.insert(
         conn, site_id=site.id, client_id=client.id, concern_id=concern.id, channel=intake.channel,
         reference=reference, link_token=token, phone=intake.phone, language=intake.language,
-        windows=intake.windows, note=intake.note, idempotency_key=intake.idempotency_key))
+        windows=intake.windows, note=intake.note, idempotency_key=intake.idempotency_key,
+        server_key=intake.server_key, idempotency_hash=_fingerprint(intake), sms_consent=intake.sms_consent,
+        claimed_name=intake.name, claimed_customer_number=intake.customer_number))
     if isinstance(stored, Submitted):  # a concurrent retry with the same key won the insert
         return stored
     callback_id, reference, token = stored
@@ -350,12 +330,12 @@ async def _submit_callback(conn: asyncpg.Connection, site: availability.Site, in
                                    staff_id=plan.staff_id, deadline_at=plan.deadline_at, next_attempt_at=first_call,
                                    policy_ids=plan.policy_ids)
     await notices.request_received(conn, client=client, request_id=callback_id, reference=reference,
-                                   link_token=token, kind="callback")
+                                   link_token=token, kind="callback", consent=intake.sms_consent)
     return Submitted(Kind.callback, callback_id, reference, token, callbacks.CallbackStatus.open.value,
                      intake.language)
 
 
-def _window_start(windows: Mapping[str, Any], site: availability.Site, now: datetime) -> datetime:
+def _window_start(windows: Mapping[str, Any], site: sites.Site, now: datetime) -> datetime:
     if windows.get("date_from"):
         return site.calendar().day_start(date.fromisoformat(windows["date_from"]))
     return now

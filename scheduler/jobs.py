@@ -19,9 +19,11 @@ from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from scheduler import approvals, dispatch, ratelimit, retention
+from scheduler import approvals, expiry, outcomes, ratelimit, retention, slot_offers
 from scheduler.keys import CONFIG, POOL, SENDERS
 from scheduler.metrics import JOB_RUNS
+from scheduler.notify import dispatch
+from scheduler.staff import auth, signin_limits
 
 log = logging.getLogger(__name__)
 
@@ -67,9 +69,14 @@ async def flag_overdue(app: web.Application, now: datetime) -> object:
     return await approvals.flag_overdue(app[POOL], now=now)
 
 
+async def flag_unmarked_outcomes(app: web.Application, now: datetime) -> object:
+    """Flag appointments without an outcome to their caseworker, a working day later to the team lead."""
+    return await outcomes.flag_unmarked(app[POOL], now=now)
+
+
 async def apply_retention(app: web.Application, now: datetime) -> object:
-    """Anonymise closed cases past each site's retention period."""
-    return await retention.purge_due(app[POOL], now=now)
+    """Expire links of ended cases; anonymise closed cases past each site's retention period."""
+    return await retention.purge_due(app[POOL], now=now, link_days=app[CONFIG].privacy.link_token_days_after_case)
 
 
 async def purge_rate_limits(app: web.Application, now: datetime) -> object:
@@ -77,12 +84,40 @@ async def purge_rate_limits(app: web.Application, now: datetime) -> object:
     return await ratelimit.purge_expired(app[POOL], now=now)
 
 
+async def purge_sign_in(app: web.Application, now: datetime) -> object:
+    """Delete staff sessions that can no longer be used and sign-in failures that no longer count."""
+    idle = app[CONFIG].security.session_idle_minutes
+    return (await auth.purge_sessions(app[POOL], now=now, idle_minutes=idle),
+            await signin_limits.purge_failures(app[POOL], now=now))
+
+
+async def expire_requests(app: web.Application, now: datetime) -> object:
+    """Expire requests nobody decided by their deadline plus the grace working days; the clients are told."""
+    return await expiry.expire_due(app[POOL], now=now, grace_workdays=app[CONFIG].lifecycle.expiry_grace_workdays)
+
+
+async def replan_passed_proposals(app: web.Application, now: datetime) -> object:
+    """Drop proposals whose start has come without approval and plan those requests anew."""
+    return await expiry.replan_passed(app[POOL], now=now, reminder_offsets=app[CONFIG].reminder_offsets)
+
+
+async def expire_slot_offers(app: web.Application, now: datetime) -> object:
+    """Mark freed-time offers whose time to accept has passed as expired (accepting already refuses them)."""
+    async with app[POOL].acquire() as conn:
+        return await slot_offers.expire_passed(conn, now=now)
+
+
 JOBS: tuple[Job, ...] = (
     Job("outbox-dispatch", dispatch_outbox, "outbox_interval_seconds"),
     Job("outbox-sweep", sweep_outbox, "sweep_interval_seconds", singleton=True),
     Job("deadlines", flag_overdue, "deadlines_interval_seconds", singleton=True),
+    Job("unmarked-outcomes", flag_unmarked_outcomes, "deadlines_interval_seconds", singleton=True),
     Job("retention", apply_retention, "retention_interval_seconds", singleton=True),
     Job("rate-limits", purge_rate_limits, "rate_limit_cleanup_interval_seconds", singleton=True),
+    Job("sign-in-cleanup", purge_sign_in, "sign_in_cleanup_interval_seconds", singleton=True),
+    Job("expiry", expire_requests, "expiry_interval_seconds", singleton=True),
+    Job("passed-proposals", replan_passed_proposals, "passed_proposals_interval_seconds", singleton=True),
+    Job("slot-offers", expire_slot_offers, "passed_proposals_interval_seconds", singleton=True),
 )
 
 

@@ -6,10 +6,14 @@ import asyncpg
 from aiohttp import web
 
 from scheduler.config import Config
-from scheduler.dispatch import Senders
+from scheduler.holds import Holds
+from scheduler.notify.dispatch import Senders
+from scheduler.sites import SetupCache
 
 CONFIG = web.AppKey("config", Config)
 POOL = web.AppKey("pool", asyncpg.Pool)
 ROLE = web.AppKey("role", str)
 
 SENDERS = web.AppKey("senders", Senders)
+HOLDS = web.AppKey("holds", Holds)  # this process's recent proposals (see scheduler/holds.py)
+SITE_SETUPS = web.AppKey("site_setups", SetupCache)  # each site's teams, concerns and rule sets, by config stamp

@@ -7,6 +7,8 @@ import sys
 
 import structlog
 
+from scheduler.redact import LinkTokenFilter
+
 
 def configure(level: str = "INFO", *, json: bool = True) -> None:
     """Route every stdlib log record through structlog's JSON (or console) renderer."""
@@ -28,6 +30,7 @@ def configure(level: str = "INFO", *, json: bool = True) -> None:
     )
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(formatter)
+    handler.addFilter(LinkTokenFilter())  # a client's link in a log line would let its reader act as the client
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -21,9 +22,6 @@ class OutboxStatus(StrEnum):
     cancelled = "cancelled"
 
 
-FINAL = frozenset({OutboxStatus.delivered, OutboxStatus.undelivered, OutboxStatus.failed, OutboxStatus.cancelled})
-
-
 async def enqueue(conn: asyncpg.Connection, *, site_id: int, key: str, channel: str, kind: str, recipient: str,
                   language: str, payload: Mapping[str, object], due_at: datetime | None = None,
                   request_id: int | None = None, callback_id: int | None = None,
@@ -41,6 +39,45 @@ async def enqueue(conn: asyncpg.Connection, *, site_id: int, key: str, channel: 
         appointment_id,
     )
     return outbox_id
+
+
+@dataclass(frozen=True, slots=True)
+class Queued:
+    """One message for enqueue_many: enqueue's arguments (due now)."""
+
+    site_id: int
+    key: str
+    channel: str
+    kind: str
+    recipient: str
+    language: str
+    payload: Mapping[str, object]
+    request_id: int | None = None
+    appointment_id: int | None = None
+
+
+async def enqueue_many(conn: asyncpg.Connection, messages: Sequence[Queued]) -> int:
+    """Queue many messages in one statement (a job's batch); keys already queued are skipped. How many were new."""
+    if not messages:
+        return 0
+    result: str = await conn.execute(
+        """
+        INSERT INTO outbox (site_id, idempotency_key, channel, kind, recipient, language, payload, request_id,
+                            appointment_id)
+        SELECT m.site_id, m.key, m.channel, m.kind, m.recipient, m.language, m.payload::jsonb, m.request_id,
+               m.appointment_id
+        FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
+                    $8::bigint[], $9::bigint[]) WITH ORDINALITY
+             AS m(site_id, key, channel, kind, recipient, language, payload, request_id, appointment_id, n)
+        ORDER BY m.n
+        ON CONFLICT (idempotency_key) DO NOTHING
+        """,
+        [m.site_id for m in messages], [m.key for m in messages], [m.channel for m in messages],
+        [m.kind for m in messages], [m.recipient for m in messages], [m.language for m in messages],
+        [json.dumps(dict(m.payload)) for m in messages], [m.request_id for m in messages],
+        [m.appointment_id for m in messages],
+    )
+    return int(result.split()[-1])
 
 
 async def cancel_pending(conn: asyncpg.Connection, *, appointment_id: int, kinds: list[str],
@@ -143,13 +180,6 @@ async def mark_sent_many(conn: asyncpg.Connection, accepted: Sequence[Accepted],
     return {r["id"] for r in rows}
 
 
-async def mark_sent(conn: asyncpg.Connection, message: Message, *, provider_id: str, segments: int | None,
-                    body: str | None, now: datetime) -> bool:
-    """Record that the provider accepted the message."""
-    done = await mark_sent_many(conn, [Accepted(message, provider_id, segments, body)], now=now)
-    return message.id in done
-
-
 async def retry_later(conn: asyncpg.Connection, message: Message, *, due_at: datetime, error: str,
                       code: str | None = None) -> bool:
     """Put the message back in the queue after a transient failure."""
@@ -164,15 +194,17 @@ async def retry_later(conn: asyncpg.Connection, message: Message, *, due_at: dat
     return result.endswith(" 1")
 
 
-async def defer(conn: asyncpg.Connection, message: Message, *, due_at: datetime) -> bool:
-    """Move a claimed message to a later time without counting the claim as an attempt (quiet hours)."""
+async def defer(conn: asyncpg.Connection, message: Message, *, due_at: datetime, error: str | None = None,
+                code: str | None = None) -> bool:
+    """Move a claimed message to a later time without counting the claim as an attempt (quiet hours, SMS
+    budget); `error` and `code` tell staff why it waits."""
     result: str = await conn.execute(
         """
         UPDATE outbox SET status = 'pending', due_at = $3, attempts = attempts - 1, lease_until = NULL,
-               updated_at = now()
+               last_error = coalesce($4, last_error), error_code = coalesce($5, error_code), updated_at = now()
         WHERE id = $1 AND status = 'sending' AND attempts = $2
         """,
-        message.id, message.attempts, due_at,
+        message.id, message.attempts, due_at, error, code,
     )
     return result.endswith(" 1")
 
@@ -297,6 +329,19 @@ async def cancel_pending_for_recipient(conn: asyncpg.Connection, *, channel: str
     return int(result.split()[-1])
 
 
+async def cancel_pending_keys(conn: asyncpg.Connection, keys: list[str], *, reason: str) -> set[str]:
+    """Drop the messages with these idempotency keys that have not gone out yet; the keys dropped."""
+    rows = await conn.fetch(
+        """
+        UPDATE outbox SET status = 'cancelled', last_error = $2, error_code = 'superseded', updated_at = now()
+        WHERE idempotency_key = ANY($1::text[]) AND status = 'pending'
+        RETURNING idempotency_key
+        """,
+        keys, reason,
+    )
+    return {r["idempotency_key"] for r in rows}
+
+
 async def latest_sms_site(conn: asyncpg.Connection, recipient: str) -> int | None:
     """The site that last wrote an SMS to this number (replies belong to that conversation)."""
     site_id: int | None = await conn.fetchval(
@@ -312,8 +357,16 @@ async def get(conn: asyncpg.Connection, outbox_id: int) -> Message | None:
     return _message(row) if row else None
 
 
-async def list_for_request(conn: asyncpg.Connection, request_id: int) -> list[Message]:
-    """A request's messages, newest first (the staff view shows failed ones with their reason)."""
-    rows = await conn.fetch(f"SELECT {COLUMNS} FROM outbox WHERE request_id = $1 ORDER BY created_at DESC, id DESC",
-                            request_id)
-    return [_message(r) for r in rows]
+async def list_for_client(conn: asyncpg.Connection, client_id: int, *, limit: int = 50) -> list[asyncpg.Record]:
+    """Messages about a client's requests, callbacks and appointments, newest first (the staff view shows
+    failed ones with their reason)."""
+    return list(await conn.fetch(
+        """
+        SELECT o.id, o.channel, o.kind, o.recipient, o.status, o.error_code, o.last_error, o.attempts, o.due_at,
+               o.sent_at, o.created_at
+        FROM outbox o
+        WHERE o.request_id IN (SELECT id FROM requests WHERE client_id = $1)
+           OR o.callback_id IN (SELECT id FROM callbacks WHERE client_id = $1)
+           OR o.appointment_id IN (SELECT id FROM appointments WHERE client_id = $1)
+        ORDER BY o.created_at DESC, o.id DESC LIMIT $2
+        """, client_id, limit))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import phonenumbers
 from phonenumbers import PhoneNumberType
 
@@ -13,8 +15,10 @@ CALLABLE_TYPES = MOBILE_TYPES | {PhoneNumberType.FIXED_LINE, PhoneNumberType.VOI
                                  PhoneNumberType.PERSONAL_NUMBER, PhoneNumberType.UAN}
 
 
-def normalise(raw: str, *, region: str = "DE", landline_ok: bool = False, field: str = "phone") -> str:
-    """E.164 form of a number a client typed; mobile only unless landline_ok (callbacks)."""
+def normalise(raw: str, *, region: str = "DE", landline_ok: bool = False, field: str = "phone",
+              countries: Collection[str] | None = None) -> str:
+    """E.164 form of a number a client typed; mobile only unless landline_ok (callbacks); from one of
+    `countries` (ISO codes) when given."""
     text = (raw or "").strip()
     if not text:
         raise ValidationFailed(fields={field: N_("Please enter your phone number.")})
@@ -32,14 +36,21 @@ def normalise(raw: str, *, region: str = "DE", landline_ok: bool = False, field:
         if kind in CALLABLE_TYPES:
             raise ValidationFailed(fields={field: N_("Please enter a mobile number, so that we can send you an SMS.")})
         raise ValidationFailed(fields={field: N_("This is not a phone number we can use.")})
+    if countries is not None and phonenumbers.region_code_for_number(number) not in countries:
+        # SMS pumping: premium and far-away numbers cost the office money; only the countries it serves.
+        raise ValidationFailed(fields={field: N_(
+            "Phone numbers from this country cannot be used here. Please enter another number.")})
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
-def display(e164: str) -> str:
-    """A number written for people (international format)."""
-    return phonenumbers.format_number(phonenumbers.parse(e164), phonenumbers.PhoneNumberFormat.INTERNATIONAL)
+def country_allowed(e164: str, countries: Collection[str]) -> bool:
+    """Whether a stored E.164 number belongs to one of these countries (ISO codes)."""
+    try:
+        return phonenumbers.region_code_for_number(phonenumbers.parse(e164)) in countries
+    except phonenumbers.NumberParseException:
+        return False
 
 
-def masked(e164: str) -> str:
-    """A number with all but the last three digits hidden (for receipts and screens)."""
-    return "•" * max(0, len(e164) - 3) + e164[-3:]
+def masked(recipient: str) -> str:
+    """A phone number (or e-mail address) shortened for logs: the first three and last two characters."""
+    return recipient[:3] + "…" + recipient[-2:] if len(recipient) > 6 else "…"

@@ -9,16 +9,26 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
-from typing import Any
+from typing import Any, Final
 
 import asyncpg
 
-from scheduler import availability, holds, site_config
-from scheduler.availability import Site
-from scheduler.clients import Client
+from scheduler import appointments, availability, clients, concerns, notices, sites
+from scheduler import proposals as proposals_
+from scheduler import requests as requests_
+from scheduler import teams as teams_
+from scheduler.appointments import Appointment
+from scheduler.errors import InvalidTransition
+from scheduler.holds import Holds, Scope
 from scheduler.policy import store
-from scheduler.policy.engine import ClientWindows, DayPart, Decision, RequestFacts, Slot, decide, propose
+from scheduler.policy.decide import decide
+from scheduler.policy.decision import Decision, RequestFacts
 from scheduler.policy.rules import Channel, Kind, Mode, RuleSet
+from scheduler.policy.slots import ClientWindows, DayPart, Slot, propose
+from scheduler.policy.workdays import WorkCalendar
+from scheduler.sites import Site
+
+AUTO_CONFIRM: Final = "policy:auto-confirm"
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,12 +52,25 @@ def client_windows(windows: dict[str, Any]) -> ClientWindows:
     )
 
 
+def fits_client_windows(windows: ClientWindows, start: datetime, calendar: WorkCalendar) -> bool:
+    """Whether a slot starting at `start` suits the client's weekdays, day parts and dates."""
+    local = start.astimezone(calendar.zone)
+    if windows.weekdays and local.weekday() not in windows.weekdays:
+        return False
+    if windows.parts and (DayPart.morning if local.hour < 12 else DayPart.afternoon) not in windows.parts:
+        return False
+    if windows.date_from and local.date() < windows.date_from:
+        return False
+    return not (windows.date_to and local.date() > windows.date_to)
+
+
 async def make_plan(conn: asyncpg.Connection, *, site: Site, kind: Kind, concern_code: str, urgent: bool,
-                    channel: str, language: str, modes: tuple[str, ...], client: Client, received_at: datetime,
-                    now: datetime, route: tuple[int | None, int | None] | None = None) -> Plan:
+                    channel: Channel, language: str, modes: tuple[str, ...], client: clients.Client,
+                    received_at: datetime, now: datetime, route: tuple[int | None, int | None] | None = None,
+                    setups: sites.SetupCache | None = None) -> Plan:
     """Decide route, priority, timing and auto-confirmation for one request; `route` overrides routing."""
     calendar = site.calendar()
-    setup = await site_config.load(conn, site)
+    setup = await sites.setup(conn, site, setups)
     teams, active = setup.teams, setup.policies
     facts = RequestFacts(
         kind=kind, concern=concern_code, channel=Channel(channel), language=language,
@@ -63,7 +86,7 @@ async def make_plan(conn: asyncpg.Connection, *, site: Site, kind: Kind, concern
         team_id = teams.by_code.get(first.route_team) if first.route_team else None
         staff_id = first.route_caseworker_id
     if staff_id is not None:
-        team_id = await conn.fetchval("SELECT team_id FROM staff WHERE id = $1", staff_id)
+        team_id = await teams_.team_of_staff(conn, staff_id)
     team_code = teams.code_by_id.get(team_id) if team_id else None
     layers: list[tuple[str, store.StoredPolicy | None]] = []
     if staff_id is not None:
@@ -81,14 +104,19 @@ async def make_plan(conn: asyncpg.Connection, *, site: Site, kind: Kind, concern
                 staff_id = decision.route_caseworker_id
             elif decision.route_team in teams.by_code:
                 team_id, staff_id = teams.by_code[decision.route_team], None
-    owners = {f"caseworker-{staff_id}:", f"{team_code}:"} if team_code else {f"caseworker-{staff_id}:"}
-    auto_line = next(line for line in decision.explanation if line.field == "auto_confirm")
-    auto_confirm = decision.auto_confirm and any(auto_line.rule_id.startswith(o) for o in owners)
+    auto_confirm = owner_allows_auto_confirm(decision, team_code=team_code, staff_id=staff_id)
     deadline = min(calendar.add_workdays(now, 1), max(decision.latest_start, now + timedelta(hours=1)))
     if decision.latest_start - now <= timedelta(days=1):
         deadline = now + timedelta(hours=4)  # urgent: decide within hours, not the next day
     return Plan(decision=decision, ruleset=ruleset, team_id=team_id, staff_id=staff_id,
                 auto_confirm=auto_confirm, deadline_at=deadline, policy_ids=policy_ids)
+
+
+def owner_allows_auto_confirm(decision: Decision, *, team_code: str | None, staff_id: int | None) -> bool:
+    """Whether a decision books on its own by a rule of the owning team or caseworker (never by the site's)."""
+    owners = {f"caseworker-{staff_id}:", f"{team_code}:"} if team_code else {f"caseworker-{staff_id}:"}
+    auto_line = next((line for line in decision.explanation if line.field == "auto_confirm"), None)
+    return decision.auto_confirm and auto_line is not None and any(auto_line.rule_id.startswith(o) for o in owners)
 
 
 def search_span(decision: Decision, now: datetime) -> tuple[datetime, datetime]:
@@ -99,18 +127,18 @@ def search_span(decision: Decision, now: datetime) -> tuple[datetime, datetime]:
 
 async def find_slots(conn: asyncpg.Connection, *, site: Site, plan: Plan, language: str, windows: dict[str, Any],
                      now: datetime, exclude_request_id: int | None = None, count: int | None = None,
-                     decision: Decision | None = None, hold: holds.Scope | None = None) -> list[Slot]:
+                     decision: Decision | None = None, hold: Scope | None = None) -> list[Slot]:
     """Free slots for a plan: its caseworker or team, inside its window and the client's wishes.
 
-    Times this process has just proposed elsewhere count as held (`holds`); with `hold`, the slots found
-    are held in turn, for the transaction that stores them as proposals.
+    With `hold` (a transaction's scope of the app's holds), times this process has just proposed elsewhere
+    count as held, and the slots found are held in turn, for the transaction that stores them as proposals.
     """
     decision = decision or plan.decision
     if count is not None:
         from dataclasses import replace
         decision = replace(decision, propose_count=count)
     start, end = search_span(decision, now)
-    with holds.HOLDS.search() as search:
+    with (hold.owner if hold is not None else Holds()).search() as search:
         avail = await availability.load_routed(conn, site_id=site.id, team_id=plan.team_id, staff_id=plan.staff_id,
                                                language=language, start=start, end=end, tz=site.timezone,
                                                exclude_request_id=exclude_request_id, min_free=decision.duration)
@@ -119,3 +147,53 @@ async def find_slots(conn: asyncpg.Connection, *, site: Site, plan: Plan, langua
     if hold is not None:
         hold.hold(slots)  # before anything else runs in this process, so no other search misses them
     return slots
+
+
+async def book(conn: asyncpg.Connection, *, request: requests_.Request, slot: Slot, actor: str, now: datetime,
+               reminder_offsets: tuple[timedelta, ...]) -> Appointment:
+    """Book a slot for an open request: the appointment, the request scheduled, its proposals gone, notices queued.
+
+    The one booking sequence, whoever books (a caseworker's approval or pick, or the policy's auto-confirmation);
+    a clash with another booking raises SlotTaken.
+    """
+    if request.status not in requests_.OPEN:
+        raise InvalidTransition()
+    client = await clients.get(conn, request.client_id)
+    appointment = await appointments.book(
+        conn, site_id=request.site_id, request_id=request.id, client_id=request.client_id,
+        staff_id=slot.caseworker_id, start=slot.start, end=slot.end, mode=slot.mode.value, room=slot.room,
+        actor=actor)
+    await requests_.transition(conn, request.id, to=requests_.Status.scheduled, actor=actor,
+                               site_id=request.site_id, staff_id=slot.caseworker_id, wants_other_time=False)
+    await proposals_.clear(conn, request.id)
+    await notices.appointment_confirmed(conn, client=client, appointment=appointment, link_token=request.link_token,
+                                        reminder_offsets=reminder_offsets, now=now)
+    return appointment
+
+
+async def plan_and_propose(conn: asyncpg.Connection, request_id: int, *, route: tuple[int | None, int | None] | None,
+                           now: datetime, reminder_offsets: tuple[timedelta, ...], actor: str) -> requests_.Status:
+    """Run the policy again for an open request (after a clash, a reassignment, "another time"): store the
+    decision and fresh proposals, or auto-book where the owning team allows. The one re-planning sequence."""
+    request = await requests_.get(conn, request_id)
+    site = await sites.site_by_id(conn, request.site_id)
+    client = await clients.get(conn, request.client_id)
+    plan = await make_plan(
+        conn, site=site, kind=Kind.appointment, concern_code=request.concern_code,
+        urgent=await concerns.is_urgent(conn, request.concern_id), channel=request.channel,
+        language=request.language, modes=request.modes, client=client, received_at=request.created_at, now=now,
+        route=route)
+    await requests_.store_decision(conn, request.id, decision=plan.decision, team_id=plan.team_id,
+                                   staff_id=plan.staff_id, deadline_at=plan.deadline_at, policy_ids=plan.policy_ids)
+    slots = await find_slots(conn, site=site, plan=plan, language=request.language, windows=request.windows,
+                             now=now, exclude_request_id=request.id)
+    if plan.auto_confirm and slots:
+        await book(conn, request=request, slot=slots[0], actor=AUTO_CONFIRM, now=now,
+                   reminder_offsets=reminder_offsets)
+        return requests_.Status.scheduled
+    await proposals_.replace(conn, request, slots)
+    target = requests_.Status.proposed if slots else requests_.Status.received
+    if request.status is not target:
+        await requests_.transition(conn, request.id, to=target, actor=actor, site_id=site.id,
+                                   details={"proposals": len(slots)})
+    return target

@@ -12,10 +12,10 @@ from datetime import datetime
 
 import asyncpg
 
-from scheduler import availability, clients, planning, site_config
+from scheduler import clients, concerns, planning, sites
 from scheduler import requests as requests_
 from scheduler.policy import store
-from scheduler.policy.engine import QueueItem, order
+from scheduler.policy.ordering import QueueItem, order
 from scheduler.policy.rules import Kind, RuleSet
 
 
@@ -32,12 +32,16 @@ class PreviewRow:
     after_position: int
     before_first_slot: datetime | None
     after_first_slot: datetime | None
+    before_follow_up: str = ""  # what follows a no-show: "none", "task", "invite 3 workdays"
+    after_follow_up: str = ""
 
     @property
     def changed(self) -> bool:
-        """True when route, priority, position or first proposed date differ."""
-        return (self.before_route, self.before_priority, self.before_position, self.before_first_slot) != \
-            (self.after_route, self.after_priority, self.after_position, self.after_first_slot)
+        """True when route, priority, position, first proposed date or no-show follow-up differ."""
+        return (self.before_route, self.before_priority, self.before_position, self.before_first_slot,
+                self.before_follow_up) != \
+            (self.after_route, self.after_priority, self.after_position, self.after_first_slot,
+             self.after_follow_up)
 
 
 class _Rollback(Exception):
@@ -46,25 +50,17 @@ class _Rollback(Exception):
 
 async def _recent(conn: asyncpg.Connection, *, site_id: int, scope: store.Scope, team_id: int | None,
                   staff_id: int | None, last_n: int) -> list[requests_.Request]:
-    ids = await conn.fetch(
-        """
-        SELECT id FROM requests
-        WHERE site_id = $1 AND ($2::bigint IS NULL OR team_id = $2) AND ($3::bigint IS NULL OR staff_id = $3)
-        ORDER BY created_at DESC LIMIT $4
-        """,
-        site_id, team_id if scope is store.Scope.team else None,
-        staff_id if scope is store.Scope.caseworker else None, last_n,
-    )
-    return [await requests_.get(conn, r["id"]) for r in ids]
+    return await requests_.list_recent(conn, site_id=site_id, team_id=team_id if scope is store.Scope.team else None,
+                                       staff_id=staff_id if scope is store.Scope.caseworker else None, limit=last_n)
 
 
-async def _evaluate(conn: asyncpg.Connection, site: availability.Site, recent: list[requests_.Request],
-                    now: datetime) -> tuple[dict[int, tuple[str, int, datetime | None]], dict[int, int]]:
-    teams = (await site_config.load(conn, site)).teams
-    outcome: dict[int, tuple[str, int, datetime | None]] = {}
+async def _evaluate(conn: asyncpg.Connection, site: sites.Site, recent: list[requests_.Request],
+                    now: datetime) -> tuple[dict[int, tuple[str, int, datetime | None, str]], dict[int, int]]:
+    teams = (await sites.setup(conn, site)).teams
+    outcome: dict[int, tuple[str, int, datetime | None, str]] = {}
     for request in recent:
         client = await clients.get(conn, request.client_id)
-        urgent = bool(await conn.fetchval("SELECT urgent FROM concerns WHERE id = $1", request.concern_id))
+        urgent = await concerns.is_urgent(conn, request.concern_id)
         plan = await planning.make_plan(
             conn, site=site, kind=Kind.appointment, concern_code=request.concern_code, urgent=urgent,
             channel=request.channel, language=request.language, modes=request.modes, client=client,
@@ -75,7 +71,8 @@ async def _evaluate(conn: asyncpg.Connection, site: availability.Site, recent: l
             route = f"caseworker {plan.staff_id}"
         else:
             route = f"team {teams.code_by_id.get(plan.team_id or 0, '-')}"
-        outcome[request.id] = (route, plan.decision.priority, slots[0].start if slots else None)
+        outcome[request.id] = (route, plan.decision.priority, slots[0].start if slots else None,
+                               str(plan.decision.follow_up))
     ruleset, _ = store.layered(("site", (await store.active(conn, site.id)).site))
     queue = [QueueItem(r.id, outcome[r.id][1], r.created_at, r.manual_rank) for r in recent]
     positions = {q.id: i + 1 for i, q in enumerate(order(queue, ruleset.ordering, now=now,
@@ -91,7 +88,7 @@ async def preview(pool: asyncpg.Pool, *, site_id: int, scope: store.Scope, team_
     async with pool.acquire() as conn:
         with contextlib.suppress(_Rollback):
             async with conn.transaction():
-                site = await availability.site_by_id(conn, site_id)
+                site = await sites.site_by_id(conn, site_id)
                 recent = await _recent(conn, site_id=site_id, scope=scope, team_id=team_id, staff_id=staff_id,
                                        last_n=last_n)
                 before, before_pos = await _evaluate(conn, site, recent, now)
@@ -99,7 +96,7 @@ async def preview(pool: asyncpg.Pool, *, site_id: int, scope: store.Scope, team_
                                                staff_id=staff_id, ruleset=ruleset, source_yaml="",
                                                owner_id=owner_id)
                 await store.activate(conn, draft.id, actor_id=owner_id)
-                site = await availability.site_by_id(conn, site_id)  # its config stamp changed with the draft
+                site = await sites.site_by_id(conn, site_id)  # its config stamp changed with the draft
                 after, after_pos = await _evaluate(conn, site, recent, now)
                 for request in recent:
                     b, a = before[request.id], after[request.id]
@@ -107,7 +104,8 @@ async def preview(pool: asyncpg.Pool, *, site_id: int, scope: store.Scope, team_
                         request_id=request.id, reference=request.reference, concern=request.concern_code,
                         before_route=b[0], after_route=a[0], before_priority=b[1], after_priority=a[1],
                         before_position=before_pos[request.id], after_position=after_pos[request.id],
-                        before_first_slot=b[2], after_first_slot=a[2]))
+                        before_first_slot=b[2], after_first_slot=a[2], before_follow_up=b[3],
+                        after_follow_up=a[3]))
                 raise _Rollback()
     return rows
 
@@ -117,8 +115,10 @@ def row_json(row: PreviewRow) -> dict[str, object]:
     return {
         "request_id": row.request_id, "reference": row.reference, "concern": row.concern,
         "before": {"route": row.before_route, "priority": row.before_priority, "position": row.before_position,
-                   "first_slot": row.before_first_slot.isoformat() if row.before_first_slot else None},
+                   "first_slot": row.before_first_slot.isoformat() if row.before_first_slot else None,
+                   "follow_up": row.before_follow_up},
         "after": {"route": row.after_route, "priority": row.after_priority, "position": row.after_position,
-                  "first_slot": row.after_first_slot.isoformat() if row.after_first_slot else None},
+                  "first_slot": row.after_first_slot.isoformat() if row.after_first_slot else None,
+                  "follow_up": row.after_follow_up},
         "changed": row.changed,
     }

@@ -9,6 +9,12 @@ window (the previous window counts for the share of it that still lies within on
 burst at a window boundary cannot pass twice the limit. Only admitted hits are counted: a client that
 keeps knocking still gets its allowance once it is due, and Retry-After says when that is.
 
+The global limit protects the database; it must not be a switch one sender can flip to have everyone
+refused. So it counts only requests that the sender's own limit admitted (one address weighs on it with
+at most its own allowance), a kiosk token is checked before anything is counted (an unknown one counts
+only against its sender's address), and IPv6 clients are counted per /64, the smallest network one
+subscriber usually gets.
+
 Lookups (links, references, check-in) have a tighter limit than submissions, so codes cannot be guessed.
 Keys are hashed in PostgreSQL with a per-installation secret: the table holds no address or phone number.
 If the database cannot be reached the check lets the request through (and logs it): the request then
@@ -18,7 +24,6 @@ meets the database itself, and the error middleware answers 503 if it is still d
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import ipaddress
 import logging
 import math
@@ -31,8 +36,10 @@ import asyncpg
 from aiohttp import web
 from limits import parse
 
+from scheduler import kiosks
 from scheduler.config import SecurityConfig, ServerConfig
-from scheduler.errors import Handler, TooManyRequests
+from scheduler.errors import TooManyRequests
+from scheduler.http_errors import Handler
 from scheduler.keys import POOL
 
 log = logging.getLogger(__name__)
@@ -42,6 +49,7 @@ SUBMIT_PATHS = ("/api/requests", "/api/callbacks", "/request", "/callback")
 LOOKUP_PREFIXES = ("/api/public/", "/r/")
 # A lobby kiosk is one address serving many clients: it is counted per device, with its own limit.
 KIOSK_PREFIX = "/kiosk/api/"
+KIOSK_TOKEN_HEADER = "X-Kiosk-Token"  # a header name, not a secret  # nosec B105
 
 # Errors that mean "the database is not there right now" (as in the error middleware), plus any error
 # of PostgreSQL itself: a rate limit is never a reason to fail a request.
@@ -72,8 +80,8 @@ class Limits:
     per_phone: Limit
 
 
-# One round trip for all limits of one or many requests: migrations/0008 and 0011 explain the function.
-HIT_SQL = "SELECT entry, previous, hits, admitted FROM rate_limit_hit($1, $2, $3, $4, $5, $6)"
+# One round trip for all limits of one or many requests: migrations/0008, 0011 and 0012 explain the function.
+HIT_SQL = "SELECT entry, previous, hits, admitted FROM rate_limit_hit($1, $2, $3, $4, $5, $6, $7, $8)"
 
 
 def window_start(now: float, seconds: int) -> float:
@@ -122,7 +130,10 @@ class RateLimiter:
 
     async def hit(self, pool: asyncpg.Pool, *checks: Check) -> None:
         """Count one hit for each (limit, key); TooManyRequests (with Retry-After) when a limit is full.
-        Limits that are not full count the hit even when another one is full."""
+
+        Limits that are not full count the hit even when another one is full, except the global limit:
+        it counts only hits that every other limit of the request admitted.
+        """
         if len({limit.name for limit, _ in checks}) != len(checks):
             raise ValueError("one key per limit and check")
         waits = await self._gathered(pool, checks)
@@ -183,6 +194,8 @@ class RateLimiter:
                 [datetime.fromtimestamp(s, UTC) for s in starts], [limit.seconds for limit, _ in entries],
                 [limit.amount for limit, _ in entries],
                 [1 - (now - s) / limit.seconds for (limit, _), s in zip(entries, starts, strict=True)],
+                [n for n, checks in enumerate(requests) for _ in checks],
+                [limit.name == self.limits.everyone.name for limit, _ in entries],
             )
         except DATABASE_ERRORS as e:
             # Fail open: the requests go on (and meet the database themselves); only the type is logged,
@@ -234,12 +247,29 @@ def client_address(request: web.Request, trusted: Iterable[ipaddress.IPv4Network
     return peer
 
 
+def address_bucket(address: str) -> str:
+    """What a client address is counted under: an IPv4 address itself, an IPv6 address its /64."""
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return address
+    if isinstance(ip, ipaddress.IPv6Address):
+        if ip.ipv4_mapped is not None:
+            return str(ip.ipv4_mapped)
+        # One subscriber usually gets a whole /64 and can pick any address in it.
+        return str(ipaddress.IPv6Network((ip, 64), strict=False))
+    return str(ip)
+
+
 def trusted_networks(server: ServerConfig) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
     """The configured proxies as networks."""
     return [ipaddress.ip_network(p, strict=False) for p in server.trusted_proxies]
 
 
 CLIENT_ADDRESS_KEY = web.RequestKey("client_address", str)
+# The kiosk device the middleware found for the request's token (None: unknown or revoked); the kiosk
+# handlers use it instead of looking the token up again.
+KIOSK_DEVICE: web.RequestKey[kiosks.KioskDevice | None] = web.RequestKey("kiosk_device")
 
 
 def middleware(limiter: RateLimiter, server: ServerConfig) -> Handler:  # type: ignore[valid-type]
@@ -251,14 +281,24 @@ def middleware(limiter: RateLimiter, server: ServerConfig) -> Handler:  # type: 
     async def rate_limit(request: web.Request, handler: Handler) -> web.StreamResponse:
         address = client_address(request, networks)
         request[CLIENT_ADDRESS_KEY] = address
+        bucket = address_bucket(address)
         path = request.path
+        pool = request.app[POOL]
         if request.method == "POST" and path in SUBMIT_PATHS:
-            await limiter.hit(request.app[POOL], (limits.everyone, "global"), (limits.submit, address))
+            await limiter.hit(pool, (limits.everyone, "global"), (limits.submit, bucket))
         elif path.startswith(LOOKUP_PREFIXES):
-            await limiter.hit(request.app[POOL], (limits.everyone, "global"), (limits.lookup, address))
+            await limiter.hit(pool, (limits.everyone, "global"), (limits.lookup, bucket))
         elif path.startswith(KIOSK_PREFIX):
-            device = hashlib.sha256(request.headers.get("X-Kiosk-Token", address).encode()).hexdigest()
-            await limiter.hit(request.app[POOL], (limits.everyone, "global"), (limits.kiosk, device))
+            # The token is checked first (one lookup on its unique hash), so made-up tokens count neither
+            # globally nor as a device: only against the sender's address, like guessed link codes.
+            async with pool.acquire() as conn:
+                device = await kiosks.authenticate(conn, request.headers.get(KIOSK_TOKEN_HEADER, ""),
+                                                   now=datetime.now(UTC))
+            request[KIOSK_DEVICE] = device
+            if device is None:
+                await limiter.hit(pool, (limits.lookup, bucket))  # the handler then answers 401
+            else:
+                await limiter.hit(pool, (limits.everyone, "global"), (limits.kiosk, str(device.id)))
         return await handler(request)
 
     return rate_limit  # type: ignore[return-value]

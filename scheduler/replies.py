@@ -3,7 +3,8 @@
 A reply acts only on that phone's most recent open request (or callback) at the site that last wrote to
 the number. Every inbound message is stored once by its provider id, so a replayed webhook does nothing.
 Unknown text gets one short help answer, and never a second one within HELP_QUIET, so two automatic
-responders cannot keep each other busy.
+responders cannot keep each other busy. A number whose SMS consent came only from a form (anyone can type
+any number) answers 1 to agree; until then it got only the receipt (see notices.py).
 """
 
 from __future__ import annotations
@@ -17,9 +18,11 @@ from typing import Final
 
 import asyncpg
 
-from scheduler import appointments, availability, client_actions, clients, outbox
+from scheduler import appointments, client_actions, clients, freed_slots, notices, outbox, sites, slot_offers
+from scheduler import requests as requests_
 from scheduler.errors import InvalidTransition
 from scheduler.i18n import DEFAULT_LANGUAGE, N_, translate
+from scheduler.notify import messages
 
 log = logging.getLogger(__name__)
 
@@ -35,6 +38,7 @@ class Action(StrEnum):
     another_time = "another_time"
     stop = "stop"
     start = "start"
+    take = "take"  # a freed time offered by SMS (slot_offers): by the word below or the offer's code
     unknown = "unknown"
 
 
@@ -51,6 +55,10 @@ KEYWORDS: Final[dict[str, Action]] = {
     **dict.fromkeys(["stop", "stopp", "stopall", "unsubscribe", "end", "quit", "abmelden", "стоп", "توقف", "إيقاف",
                      "ایست"], Action.stop),
     **dict.fromkeys(["start", "unstop", "anmelden", "старт", "ابدأ", "شروع"], Action.start),
+    # The word each language's offer SMS names (NEHMEN, TAKE, БЕРУ, ALIRIM, احجز, رزرو), kept apart from the
+    # words above ("آخر" is "another", so Arabic says "book" rather than "I take"), and a few near forms.
+    **dict.fromkeys(["nehmen", "nehme", "take", "беру", "візьму", "возьму", "alırım", "alirim", "al", "احجز",
+                     "أحجز", "رزرو"], Action.take),
 }
 
 REPLIES: Final[dict[str, str]] = {
@@ -65,12 +73,17 @@ REPLIES: Final[dict[str, str]] = {
     "too_late": N_("This can no longer be changed by SMS. Please use the link in our SMS."),
     "stop": N_("You will get no more SMS from us. Reply START to get them again."),
     "start": N_("You will get SMS from us again."),
+    "sms_on": N_("Thank you. You will get SMS about your appointment."),
     "help": N_("Please reply 1 = OK, 2 = cancel, 3 = other time, STOP = no more SMS."),
+    "offer_taken": N_("Thank you. The time is yours. You will get a confirmation by SMS."),
+    "offer_gone": N_("Sorry, this time has already been given away. Your request stays open."),
+    "cancel_by_link": N_("This is a mandatory appointment. To cancel it, please open this link and confirm there: "
+                         "%(link)s"),
 }
 
 
 @dataclass(frozen=True, slots=True)
-class Outcome:
+class ReplyOutcome:
     action: Action
     result: str            # what happened: a key of REPLIES, or "silent"
     reply: str | None      # the text to answer with, in the client's language; None = answer nothing
@@ -99,7 +112,14 @@ def parse(body: str) -> Action:
     words = normalise(body).split()
     if not words:
         return Action.unknown
+    if words[0] not in KEYWORDS and slot_offers.CODE.fullmatch(words[0]):
+        return Action.take  # the 4-letter code of an offer on its own
     return KEYWORDS.get(words[0], Action.unknown)
+
+
+def offer_code(body: str) -> str | None:
+    """The offer code a reply names ('NEHMEN BKTR', 'bktr'), upper-case, if any."""
+    return next((w.upper() for w in normalise(body).split() if slot_offers.CODE.fullmatch(w)), None)
 
 
 async def _latest_open(conn: asyncpg.Connection, client_id: int) -> tuple[str, int] | None:
@@ -143,13 +163,13 @@ async def _helped_recently(conn: asyncpg.Connection, *, phone: str, inbound_id: 
 
 
 async def handle(pool: asyncpg.Pool, *, provider_id: str, from_phone: str, to_phone: str, body: str,
-                 now: datetime, default_site: str, reminder_offsets: tuple[timedelta, ...]) -> Outcome | None:
+                 now: datetime, default_site: str, reminder_offsets: tuple[timedelta, ...]) -> ReplyOutcome | None:
     """Store and carry out one inbound SMS; None when this message id was already handled."""
     action = parse(body)
     async with pool.acquire() as conn:
         site_id = await outbox.latest_sms_site(conn, from_phone)
         if site_id is None:
-            site = await availability.site_by_code(conn, default_site)
+            site = await sites.site_by_code(conn, default_site)
             if site is None:
                 raise LookupError(f"default site {default_site!r} is missing")
             site_id = site.id
@@ -161,7 +181,7 @@ async def handle(pool: asyncpg.Pool, *, provider_id: str, from_phone: str, to_ph
     language = client.language if client else DEFAULT_LANGUAGE
     try:
         result = await _act(pool, action=action, client=client, phone=from_phone, now=now,
-                            reminder_offsets=reminder_offsets)
+                            reminder_offsets=reminder_offsets, code=offer_code(body))
     except Exception:
         # Let the provider's retry redo it: forget that we saw this message id.
         async with pool.acquire() as conn:
@@ -173,14 +193,15 @@ async def handle(pool: asyncpg.Pool, *, provider_id: str, from_phone: str, to_ph
         await conn.execute("UPDATE inbound_messages SET action = $2 WHERE id = $1", inbound_id,
                            f"{action.value}:{result}")
     opted_out = client is not None and client.sms_opted_out_at is not None and action is not Action.start
+    link = await _cancel_link(pool, client) if result == "cancel_by_link" and client else None
     reply = None if result == "silent" or (opted_out and action is not Action.stop) \
-        else translate(language, REPLIES[result])
+        else translate(language, REPLIES[result], **({"link": link} if link else {}))
     log.info("inbound sms handled", extra={"inbound_id": inbound_id, "action": action.value, "result": result})
-    return Outcome(action, result, reply, language)
+    return ReplyOutcome(action, result, reply, language)
 
 
 async def _act(pool: asyncpg.Pool, *, action: Action, client: clients.Client | None, phone: str, now: datetime,
-               reminder_offsets: tuple[timedelta, ...]) -> str:
+               reminder_offsets: tuple[timedelta, ...], code: str | None = None) -> str:
     if action is Action.stop:
         async with pool.acquire() as conn, conn.transaction():
             await clients.set_sms_opt_out(conn, phone=phone, at=now)
@@ -191,10 +212,13 @@ async def _act(pool: asyncpg.Pool, *, action: Action, client: clients.Client | N
         async with pool.acquire() as conn:
             await clients.set_sms_opt_out(conn, phone=phone, at=None)
         return "start"
-    if action is Action.unknown:
-        return "help"
-    if client is None:
-        return "nothing_open"
+    if action is Action.unknown or client is None:
+        return "help" if action is Action.unknown else "nothing_open"
+    if action is Action.take:
+        return await _take(pool, client=client, code=code, now=now, reminder_offsets=reminder_offsets)
+    if action is Action.confirm and not client.sms_consent and \
+            await _opt_in(pool, client=client, now=now, reminder_offsets=reminder_offsets):
+        return "sms_on"
     async with pool.acquire() as conn:
         target = await _latest_open(conn, client.id)
     if target is None:
@@ -212,6 +236,42 @@ async def _act(pool: asyncpg.Pool, *, action: Action, client: clients.Client | N
         return "too_late"
 
 
+async def _opt_in(pool: asyncpg.Pool, *, client: clients.Client, now: datetime,
+                  reminder_offsets: tuple[timedelta, ...]) -> bool:
+    """The number agrees to SMS; True when a booked appointment it was not told of yet is sent now.
+
+    Otherwise the reply goes on as usual (so "1" still answers "no appointment yet").
+    """
+    assert client.phone
+    async with pool.acquire() as conn, conn.transaction():
+        if not await clients.confirm_sms(conn, site_id=client.site_id, phone=client.phone):
+            return False
+        target = await _latest_open(conn, client.id)
+        if target is None or target[0] != "request":
+            return False
+        appointment = await appointments.latest_for_request(conn, target[1])
+        if appointment is None or appointment.status is not appointments.AppointmentStatus.confirmed \
+                or appointment.start <= now:
+            return False
+        request = await requests_.get(conn, target[1])
+        await notices.appointment_confirmed(conn, client=await clients.get(conn, client.id), appointment=appointment,
+                                            link_token=request.link_token, reminder_offsets=reminder_offsets, now=now)
+        return True
+
+
+async def _take(pool: asyncpg.Pool, *, client: clients.Client, code: str | None, now: datetime,
+                reminder_offsets: tuple[timedelta, ...]) -> str:
+    """Accept the freed time offered to this number (the one with this code, or the newest)."""
+    async with pool.acquire() as conn:
+        found = await slot_offers.addressed_to_client(conn, client.id, code=code)
+    if found is None:
+        return "help" if code else "nothing_open"
+    offer, request_id = found
+    taken = await freed_slots.accept(pool, offer_id=offer.id, request_id=request_id, actor=ACTOR, now=now,
+                                     reminder_offsets=reminder_offsets)
+    return "offer_taken" if taken is not None else "offer_gone"
+
+
 async def _act_on_request(pool: asyncpg.Pool, *, action: Action, request_id: int, now: datetime,
                           reminder_offsets: tuple[timedelta, ...]) -> str:
     if action is Action.confirm:
@@ -223,9 +283,24 @@ async def _act_on_request(pool: asyncpg.Pool, *, action: Action, request_id: int
     if action is Action.cancel:
         async with pool.acquire() as conn:
             current = await appointments.latest_for_request(conn, request_id)
+            mandatory = (await requests_.get(conn, request_id)).invitation == "mandatory"
+        if mandatory:
+            # A summons (§ 59 SGB II) is not cancelled on the sender number alone, which anyone may use or
+            # spoof: the client confirms on their own page, which needs the link only they received.
+            return "cancel_by_link"
         await client_actions.cancel(pool, request_id=request_id, actor=ACTOR, now=now)
         live = current is not None and current.status is appointments.AppointmentStatus.confirmed
         return "cancelled" if live else "withdrawn"
     await client_actions.another_time(pool, request_id=request_id, actor=ACTOR, now=now,
                                       reminder_offsets=reminder_offsets)
     return "another_time"
+
+
+async def _cancel_link(pool: asyncpg.Pool, client: clients.Client) -> str:
+    """The status page of the client's open request, where a mandatory appointment can be cancelled."""
+    async with pool.acquire() as conn:
+        target = await _latest_open(conn, client.id)
+        assert target is not None and target[0] == "request"
+        request = await requests_.get(conn, target[1])
+        site = await sites.site_by_id(conn, request.site_id)
+    return messages.manage_link(site, request.link_token)

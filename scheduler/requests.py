@@ -1,4 +1,4 @@
-"""Appointment requests (Terminanfragen): lifecycle with guarded state changes, and their proposals.
+"""Appointment requests (Terminanfragen): lifecycle with guarded state changes (proposals: proposals.py).
 
 received → proposed → scheduled → done | no_show; side exits declined, withdrawn, expired.
 "Another time, please" sends a scheduled request back to proposed/received for its caseworker.
@@ -6,7 +6,7 @@ received → proposed → scheduled → done | no_show; side exits declined, wit
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -17,8 +17,9 @@ from asyncpg.types import Range
 
 from scheduler import audit
 from scheduler.errors import InvalidTransition, NotFound
-from scheduler.policy.engine import Decision, Slot
-from scheduler.policy.rules import Mode
+from scheduler.policy.decision import Decision
+from scheduler.policy.rules import Channel
+from scheduler.policy.slots import Slot
 
 
 class Status(StrEnum):
@@ -30,6 +31,13 @@ class Status(StrEnum):
     declined = "declined"
     withdrawn = "withdrawn"
     expired = "expired"
+
+
+class DeclineCategory(StrEnum):  # why a request was declined: the client's SMS says it in their language
+    not_responsible = "not_responsible"
+    duplicate = "duplicate"
+    resolved = "resolved"
+    other = "other"
 
 
 OPEN: Final = frozenset({Status.received, Status.proposed})
@@ -54,7 +62,7 @@ class Request:
     client_id: int
     concern_id: int
     concern_code: str
-    channel: str
+    channel: Channel
     status: Status
     reference: str
     link_token: str
@@ -74,32 +82,26 @@ class Request:
     decline_reason: str | None
     created_at: datetime
     updated_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Proposal:
-    id: int
-    request_id: int
-    staff_id: int
-    start: datetime
-    end: datetime
-    mode: Mode
-    room: str | None
-    source: str
+    sms_consent: bool = False
+    claimed_name: str | None = None             # as typed on an unauthenticated channel: unverified
+    claimed_customer_number: str | None = None  # likewise
+    decline_category: DeclineCategory | None = None  # set with decline_reason when staff decline it
 
 
 SELECT = """
 SELECT r.id, r.site_id, r.client_id, r.concern_id, c.code AS concern_code, r.channel, r.status, r.reference,
        r.link_token, r.language, r.modes, r.windows, r.note, r.invitation, r.team_id, r.staff_id, r.priority,
        r.decision, r.manual_rank, r.wants_other_time, r.deadline_at, r.overdue_flagged_at, r.decline_reason,
-       r.created_at, r.updated_at
+       r.created_at, r.updated_at, r.sms_consent, r.claimed_name, r.claimed_customer_number, r.decline_category
 FROM requests r JOIN concerns c ON c.id = r.concern_id
 """
 
 
 def _from_row(row: Mapping[str, Any]) -> Request:
     decision = Decision.from_json(row["decision"]) if row["decision"] else None
-    return Request(**{**row, "status": Status(row["status"]), "modes": tuple(row["modes"]), "decision": decision})
+    category = DeclineCategory(row["decline_category"]) if row["decline_category"] else None
+    return Request(**{**row, "status": Status(row["status"]), "channel": Channel(row["channel"]),
+                      "modes": tuple(row["modes"]), "decision": decision, "decline_category": category})
 
 
 async def get(conn: asyncpg.Connection, request_id: int, *, for_update: bool = False) -> Request:
@@ -108,6 +110,42 @@ async def get(conn: asyncpg.Connection, request_id: int, *, for_update: bool = F
     if row is None:
         raise NotFound()
     return _from_row(row)
+
+
+async def lock_many(conn: asyncpg.Connection, request_ids: Collection[int]) -> dict[int, Request]:
+    """Lock many requests in one statement, in id order (so concurrent batches cannot deadlock); by id.
+    NotFound when one does not exist."""
+    rows = await conn.fetch(SELECT + " WHERE r.id = ANY($1::bigint[]) ORDER BY r.id FOR UPDATE OF r",
+                            sorted(set(request_ids)))
+    if len(rows) != len(set(request_ids)):
+        raise NotFound()
+    return {r["id"]: _from_row(r) for r in rows}
+
+
+async def list_waiting_for(conn: asyncpg.Connection, *, site_id: int, staff_id: int, team_id: int | None,
+                           exclude_id: int) -> list[Request]:
+    """Open requests routed to this caseworker, or unassigned in their team, in one query."""
+    rows = await conn.fetch(
+        SELECT + """
+        WHERE r.site_id = $1 AND r.status IN ('received', 'proposed') AND r.id <> $4
+          AND (r.staff_id = $2 OR (r.staff_id IS NULL AND r.team_id = $3))
+        """,
+        site_id, staff_id, team_id, exclude_id,
+    )
+    return [_from_row(r) for r in rows]
+
+
+async def list_recent(conn: asyncpg.Connection, *, site_id: int, team_id: int | None, staff_id: int | None,
+                      limit: int) -> list[Request]:
+    """A site's newest requests (of one team or caseworker when given), newest first."""
+    rows = await conn.fetch(
+        SELECT + """
+        WHERE r.site_id = $1 AND ($2::bigint IS NULL OR r.team_id = $2) AND ($3::bigint IS NULL OR r.staff_id = $3)
+        ORDER BY r.created_at DESC LIMIT $4
+        """,
+        site_id, team_id, staff_id, limit,
+    )
+    return [_from_row(r) for r in rows]
 
 
 async def find_by_token(conn: asyncpg.Connection, token: str) -> Request | None:
@@ -129,7 +167,7 @@ class NewRequest:
     site_id: int
     client_id: int
     concern_id: int
-    channel: str
+    channel: Channel
     language: str
     modes: list[str]
     windows: Mapping[str, Any]
@@ -146,14 +184,21 @@ class NewRequest:
     policy_ids: tuple[int, ...]
     proposals: list[Slot]
     events: list[tuple[str, str, Mapping[str, object]]]  # audit rows: actor, action, details
+    server_key: str | None = None
+    idempotency_hash: str | None = None
+    sms_consent: bool = False
+    claimed_name: str | None = None
+    claimed_customer_number: str | None = None
 
 
 _INSERT = """
 WITH r AS (
     INSERT INTO requests (site_id, client_id, concern_id, channel, reference, link_token, language, modes, windows,
                           note, idempotency_key, invitation, notice_text, created_by, status, decision, team_id,
-                          staff_id, priority, deadline_at, policy_ids)
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21)
+                          staff_id, priority, deadline_at, policy_ids, server_key, idempotency_hash, sms_consent,
+                          claimed_name, claimed_customer_number)
+    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
+            $27, $28, $29, $30, $31)
     ON CONFLICT DO NOTHING
     RETURNING *
 ), logged AS (
@@ -184,14 +229,30 @@ async def insert(conn: asyncpg.Connection, new: NewRequest, *, reference: str, l
         [{"actor": actor, "action": action, "details": dict(details)} for actor, action, details in new.events],
         [s.caseworker_id for s in new.proposals], [Range(s.start, s.end) for s in new.proposals],
         [s.mode.value for s in new.proposals], [s.room for s in new.proposals],
+        new.server_key, new.idempotency_hash, new.sms_consent, new.claimed_name, new.claimed_customer_number,
     )
     return _from_row(row) if row else None
 
 
-async def find_by_idempotency_key(conn: asyncpg.Connection, site_id: int, key: str) -> Request | None:
-    """The request an earlier submit with this key created."""
-    row = await conn.fetchrow(SELECT + " WHERE r.site_id = $1 AND r.idempotency_key = $2", site_id, key)
-    return _from_row(row) if row else None
+async def find_by_key(conn: asyncpg.Connection, site_id: int, key: str, *,
+                      server: bool) -> tuple[Request, str | None] | None:
+    """The request an earlier submit with this key created, with the hash a client key was bound to.
+
+    Server-made keys and client keys are separate spaces: a client can never name a server-made key.
+    """
+    column = "r.server_key" if server else "r.idempotency_key"
+    row = await conn.fetchrow(SELECT.replace("SELECT r.id,", "SELECT r.idempotency_hash, r.id,")
+                              + f" WHERE r.site_id = $1 AND {column} = $2", site_id, key)
+    if row is None:
+        return None
+    fields = dict(row)
+    bound = fields.pop("idempotency_hash")
+    return _from_row(fields), bound
+
+
+async def sms_consent(conn: asyncpg.Connection, request_id: int) -> bool:
+    """Whether this request asked for SMS."""
+    return bool(await conn.fetchval("SELECT sms_consent FROM requests WHERE id = $1", request_id))
 
 
 async def store_decision(conn: asyncpg.Connection, request_id: int, *, decision: Decision, team_id: int | None,
@@ -207,13 +268,19 @@ async def store_decision(conn: asyncpg.Connection, request_id: int, *, decision:
     )
 
 
+# The only column names `transition` formats into its UPDATE.
+_SETTABLE: Final = frozenset({"staff_id", "team_id", "decline_reason", "wants_other_time", "closed_at",
+                              "manual_rank", "decline_category"})
+
+
 async def transition(conn: asyncpg.Connection, request_id: int, *, to: Status, actor: str, site_id: int,
                      details: Mapping[str, object] | None = None, **columns: object) -> Request:
     """Move a request to `to` if its current status allows it, set extra columns, and audit it."""
     sets = ["status = $2", "updated_at = now()"]
     args: list[object] = [request_id, to.value, [s.value for s in ALLOWED_FROM[to]]]
     for name, value in columns.items():
-        assert name in {"staff_id", "team_id", "decline_reason", "wants_other_time", "closed_at", "manual_rank"}
+        if name not in _SETTABLE:
+            raise ValueError(f"requests.{name} cannot be set by a transition")
         args.append(value)
         sets.append(f"{name} = ${len(args)}")
     if to in CLOSED:
@@ -233,37 +300,50 @@ async def set_rank(conn: asyncpg.Connection, request_id: int, *, rank: float | N
     await conn.execute("UPDATE requests SET manual_rank = $2, updated_at = now() WHERE id = $1", request_id, rank)
 
 
-async def replace_proposals(conn: asyncpg.Connection, request: Request, slots: list[Slot], *,
-                            source: str = "policy") -> None:
-    """Replace a request's proposals with these slots."""
-    await conn.execute("DELETE FROM proposals WHERE request_id = $1", request.id)
-    if slots:
-        await conn.executemany(
-            "INSERT INTO proposals (site_id, request_id, staff_id, during, mode, room, source) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            [(request.site_id, request.id, s.caseworker_id, Range(s.start, s.end), s.mode.value, s.room, source)
-             for s in slots],
-        )
+async def set_wants_other_time(conn: asyncpg.Connection, request_id: int, *, value: bool, actor: str,
+                               site_id: int) -> None:
+    """Flag (or unflag) a booked request whose client asked for another time; the booking itself stays."""
+    row = await conn.fetchrow(
+        "UPDATE requests SET wants_other_time = $2, updated_at = now() WHERE id = $1 AND status = 'scheduled' "
+        "RETURNING id", request_id, value)
+    if row is None:
+        raise InvalidTransition()
+    await audit.record(conn, site_id=site_id, actor=actor, action="request.wants_other_time", subject_type="request",
+                       subject_id=request_id, details={"value": value})
 
 
-async def list_proposals(conn: asyncpg.Connection, request_id: int) -> list[Proposal]:
-    """A request's proposals, earliest first."""
-    rows = await conn.fetch(
+async def list_open_for_staff(conn: asyncpg.Connection, staff_id: int) -> list[Request]:
+    """Open requests routed to one caseworker, oldest first (what a deactivation hands over)."""
+    rows = await conn.fetch(SELECT + " WHERE r.staff_id = $1 AND r.status IN ('received', 'proposed') "
+                            "ORDER BY r.created_at, r.id", staff_id)
+    return [_from_row(r) for r in rows]
+
+
+async def reroute(conn: asyncpg.Connection, request_id: int, *, team_id: int | None, staff_id: int | None) -> None:
+    """Give a request to another team (its team stays when None) or caseworker."""
+    await conn.execute("UPDATE requests SET team_id = coalesce($2, team_id), staff_id = $3 WHERE id = $1",
+                       request_id, team_id, staff_id)
+
+
+async def flag_overdue(conn: asyncpg.Connection, *, now: datetime) -> list[asyncpg.Record]:
+    """Mark open requests past their decision deadline; returns (id, site_id) of those newly marked."""
+    return list(await conn.fetch(
         """
-        SELECT id, request_id, staff_id, lower(during) AS start, upper(during) AS "end", mode, room, source
-        FROM proposals WHERE request_id = $1 ORDER BY lower(during), staff_id
+        UPDATE requests SET overdue_flagged_at = $1
+        WHERE status IN ('received', 'proposed') AND deadline_at < $1 AND overdue_flagged_at IS NULL
+        RETURNING id, site_id
         """,
-        request_id,
-    )
-    return [Proposal(**{**r, "mode": Mode(r["mode"])}) for r in rows]
+        now,
+    ))
 
 
-async def get_proposal(conn: asyncpg.Connection, request_id: int, proposal_id: int) -> Proposal | None:
-    """One proposal of a request."""
-    proposals = await list_proposals(conn, request_id)
-    return next((p for p in proposals if p.id == proposal_id), None)
+async def explanations(conn: asyncpg.Connection, ids: list[int]) -> dict[int, object]:
+    """The stored decision explanation (JSON, or None) of each listed request, by id."""
+    rows = await conn.fetch("SELECT id, decision->'explanation' AS explanation FROM requests WHERE id = ANY($1)", ids)
+    return {r["id"]: r["explanation"] for r in rows}
 
 
-async def clear_proposals(conn: asyncpg.Connection, request_id: int) -> None:
-    """Release the times held for a request."""
-    await conn.execute("DELETE FROM proposals WHERE request_id = $1", request_id)
+async def keep_deadline(conn: asyncpg.Connection, request_id: int, *, deadline_at: datetime | None) -> None:
+    """A re-plan the system made on its own does not push the decision deadline back."""
+    await conn.execute("UPDATE requests SET deadline_at = least(deadline_at, $2) WHERE id = $1", request_id,
+                       deadline_at)

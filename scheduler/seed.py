@@ -65,7 +65,7 @@ async def _submit_demo_requests(pool: asyncpg.Pool, demo: dict[str, Any]) -> Non
             site=demo["site"]["code"], kind=Kind(item["kind"]), channel=item["channel"], concern=item["concern"],
             phone=item["phone"], language=item["language"], modes=tuple(item.get("modes", ())),
             windows=item.get("windows", {}), note=item.get("note", ""), sms_consent=True,
-            idempotency_key=f"demo-{item['phone']}-{item['concern']}"), now=now)
+            server_key=f"demo-{item['phone']}-{item['concern']}"), now=now)
 
 
 async def _insert_site(conn: asyncpg.Connection, site: dict[str, Any]) -> int:
@@ -140,8 +140,8 @@ async def _insert_clients(conn: asyncpg.Connection, site_id: int, staff: dict[st
         await conn.execute(
             """
             INSERT INTO clients (site_id, phone, name, language, sms_consent, customer_number,
-                                 assigned_staff_id, birth_date)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+                                 assigned_staff_id, birth_date, language_verified)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, true)
             """,
             site_id, client["phone"], client["name"], client["language"], client["sms_consent"],
             client.get("customer_number"), staff.get(client.get("assigned", "")),

@@ -43,17 +43,17 @@ async def create_client(conn: asyncpg.Connection, site: SiteFacts, *, phone: str
 async def create_request(conn: asyncpg.Connection, site: SiteFacts, *, client_id: int | None = None,
                          concern: str = "general", channel: str = "web", status: str = "received",
                          staff: str | None = None, team: str | None = None, priority: int = 10,
-                         created_at: datetime | None = None) -> int:
+                         created_at: datetime | None = None, sms_consent: bool = True) -> int:
     client_id = client_id or await create_client(conn, site)
     request_id: int = await conn.fetchval(
         """
         INSERT INTO requests (site_id, client_id, concern_id, channel, status, reference, link_token,
-                              staff_id, team_id, priority, created_at)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now())) RETURNING id
+                              staff_id, team_id, priority, created_at, sms_consent)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, coalesce($11, now()), $12) RETURNING id
         """,
         site.site_id, client_id, site.concerns[concern], channel, status,
         secrets.token_hex(5).upper(), secrets.token_urlsafe(24),
-        site.staff.get(staff or ""), site.teams.get(team or ""), priority, created_at,
+        site.staff.get(staff or ""), site.teams.get(team or ""), priority, created_at, sms_consent,
     )
     return request_id
 

@@ -10,18 +10,18 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 from asyncpg import Range
 
-from scheduler import availability, clients, planning
-from scheduler.policy.engine import propose
+from scheduler import availability, clients, planning, sites
 from scheduler.policy.rules import Kind
+from scheduler.policy.slots import propose
 from tests import factories
 from tests.factories import SiteFacts
 
 
-async def _plan(conn: asyncpg.Connection, site: SiteFacts, now: datetime) -> tuple[availability.Site, planning.Plan]:
-    where = await availability.site_by_code(conn, "musterstadt")
+async def _plan(conn: asyncpg.Connection, site: SiteFacts, now: datetime) -> tuple[sites.Site, planning.Plan]:
+    where = await sites.site_by_code(conn, "musterstadt")
     assert where is not None
     client = await clients.upsert_by_phone(conn, site_id=site.site_id, phone="+4915100000001", language="de",
-                                           sms_consent=True, customer_number=None, name=None)
+                                           sms_consent=True)
     plan = await planning.make_plan(conn, site=where, kind=Kind.appointment, concern_code="general", urgent=False,
                                     channel="web", language="de", modes=("in_person",), client=client,
                                     received_at=now, now=now)

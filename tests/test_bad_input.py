@@ -8,7 +8,7 @@ from aiohttp.test_utils import TestClient
 
 from scheduler.config import Config
 from tests.api.helpers import appointment_body
-from tests.staff_ui.helpers import sign_in
+from tests.staff.helpers import sign_in
 
 TABLES = ("clients", "requests", "callbacks", "proposals", "outbox", "audit_events")
 
@@ -73,7 +73,7 @@ async def test_state_changes_need_post(client: TestClient) -> None:
 
 async def test_text_the_database_cannot_store_is_a_4xx_anywhere(client: TestClient) -> None:
     """A NUL byte that slips past a form's own checks still ends as a clear 422, never a 500."""
-    from tests.staff_ui.helpers import sign_in
+    from tests.staff.helpers import sign_in
 
     csrf = await sign_in(client, "admin")
     r = await client.post("/api/staff/invitations", headers={"X-CSRF-Token": csrf}, json={

@@ -59,3 +59,10 @@ def test_cli_reports_bad_config(tmp_path: Path, project_dir: Path) -> None:
                           cwd=project_dir, capture_output=True, text=True, timeout=60)
     assert done.returncode == 2
     assert "server.port" in done.stderr
+
+
+def test_reminder_offsets_are_part_of_the_config() -> None:
+    from datetime import timedelta
+
+    config = load_config(None, env={"SCHEDULER__REMINDER_OFFSETS_MINUTES": "[60, 15]"})
+    assert config.reminder_offsets == (timedelta(hours=1), timedelta(minutes=15))

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from scheduler.holds import Holds
-from scheduler.policy.engine import CaseworkerAvailability, Slot
 from scheduler.policy.rules import Mode
+from scheduler.policy.slots import CaseworkerAvailability, Slot
 
 NINE = datetime(2030, 3, 4, 8, 0, tzinfo=UTC)
 DAY = (NINE - timedelta(hours=2), NINE + timedelta(hours=10))
@@ -58,3 +58,15 @@ def test_holds_outside_the_searched_window_are_left_out() -> None:
     with holds.transaction() as scope:
         scope.hold([_slot(1, 24 * 60)])
         assert _busy(holds) == {1: (), 2: ()}
+
+
+def test_a_failed_transaction_drops_only_its_own_hold_of_a_time() -> None:
+    holds = Holds()
+    with holds.search() as search:
+        with holds.transaction() as kept:
+            kept.hold([_slot(1)])
+            with pytest.raises(RuntimeError), holds.transaction() as failed:
+                failed.hold([_slot(1)])
+                raise RuntimeError("rolled back")
+            assert len(holds._holds) == 1
+        assert [cw.busy for cw in search.with_holds(TEAM, *DAY)][0] == ((NINE, NINE + timedelta(minutes=30)),)

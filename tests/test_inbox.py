@@ -9,8 +9,8 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from scheduler import availability, inbox
-from scheduler.policy.engine import QueueItem
+from scheduler import inbox, sites
+from scheduler.policy.ordering import QueueItem
 from tests import factories
 from tests.factories import SiteFacts
 from tests.policy.test_ordering import counted, reference_order
@@ -62,7 +62,7 @@ async def _fill(conn: asyncpg.Connection, site: SiteFacts, rng: random.Random, n
 
 async def _expected(conn: asyncpg.Connection, table: str, filt: inbox.InboxFilter, team_of_staff: int | None,
                     now: datetime) -> list[tuple[int, int]]:
-    calendar = (await availability.site_by_id(conn, filt.site_id)).calendar()
+    calendar = (await sites.site_by_id(conn, filt.site_id)).calendar()
     team = team_of_staff if filt.staff_id is not None else filt.team_id
     ordering = await inbox._ordering(conn, filt.site_id, team)
     rows = await conn.fetch(REFERENCE_FILTER[table], filt.site_id, filt.staff_id, team, filt.concern, filt.channel)

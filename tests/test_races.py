@@ -13,8 +13,8 @@ from asyncpg.types import Range
 
 from scheduler import approvals, client_actions, intake
 from scheduler.errors import DomainError
+from scheduler.permissions import Role, StaffUser
 from scheduler.policy.rules import Kind
-from scheduler.staff.auth import Role, StaffUser
 from tests.factories import SiteFacts
 
 NOW = datetime.now(UTC)
@@ -39,6 +39,7 @@ async def _requests(pool: asyncpg.Pool, n: int) -> list[int]:
 async def test_many_approvals_for_few_slots(pool: asyncpg.Pool, conn: asyncpg.Connection, site: SiteFacts,
                                             requests_count: int, slots_count: int) -> None:
     ids = await _requests(pool, requests_count)
+    await conn.execute("UPDATE clients SET sms_consent = true")  # the numbers answered 1 to their receipts
     await conn.execute("DELETE FROM proposals")
     start = (NOW + timedelta(days=3)).replace(hour=8, minute=0, second=0, microsecond=0)
     slots = [Range(start + timedelta(minutes=30 * k), start + timedelta(minutes=30 * (k + 1))) for k in range(slots_count)]

@@ -150,7 +150,7 @@ async def test_concurrent_checks_of_one_process_are_counted_in_one_statement(con
     assert crowd == [None] * 30
     assert more[:2] == [None, None]
     assert len(set(more[2:])) == 1 and more[2] is not None and more[2] >= 1
-    assert counts == [10, 10, 12, 35]  # two addresses, the full one, and everyone (refused or not)
+    assert counts == [10, 10, 12, 32]  # two addresses, the full one, and everyone (only what was admitted)
 
 
 # -- the window --------------------------------------------------------------------------------------
@@ -238,3 +238,56 @@ async def test_without_the_database_the_limit_lets_requests_through(aiohttp_clie
     # The lookup itself needs the database: 503 (retry soon), never 500, and never 429 for lack of a count.
     assert statuses == [503, 503, 503]
     assert caplog.text.count("rate limit not checked") == 3
+
+
+# -- nobody can flip the global limit (issue 13, item 4) -----------------------------------------
+
+def _behind_proxy(config: Config) -> Config:
+    return dataclasses.replace(config, server=dataclasses.replace(config.server, trusted_proxies=("127.0.0.1/32",)))
+
+
+async def test_random_kiosk_tokens_do_not_exhaust_the_global_limit(aiohttp_client, config: Config, pool) -> None:  # type: ignore[no-untyped-def]
+    client = await _client(aiohttp_client, _behind_proxy(config), global_rate_limit="10/minute",
+                           lookup_rate_limit="5/minute")
+    attacker = {"X-Forwarded-For": "198.51.100.66"}
+    statuses = [(await client.get("/kiosk/api/config", headers={**attacker, "X-Kiosk-Token": f"guess-{n}"})).status
+                for n in range(30)]
+    # Refused as unknown, and once the sender's own allowance is spent, slowed down.
+    assert statuses[:5] == [401] * 5 and set(statuses[5:]) == {429}
+    assert await pool.fetchval("SELECT count(*) FROM rate_limits WHERE name IN ('global', 'kiosk')") == 0
+    victim = {"X-Forwarded-For": "198.51.100.7"}
+    assert (await client.get("/api/public/" + "F" * 40, headers=victim)).status == 404
+    assert (await client.get("/kiosk/api/config", headers={**victim, "X-Kiosk-Token": "demo-kiosk-foyer-1"})).status == 200
+
+
+async def test_one_address_cannot_use_up_the_global_limit(aiohttp_client, config: Config, pool) -> None:  # type: ignore[no-untyped-def]
+    client = await _client(aiohttp_client, _behind_proxy(config), global_rate_limit="10/minute",
+                           lookup_rate_limit="5/minute")
+    url = "/api/public/" + "G" * 40
+    statuses = [(await client.get(url, headers={"X-Forwarded-For": "198.51.100.66"})).status for _ in range(30)]
+    assert statuses[:5] == [404] * 5 and set(statuses[5:]) == {429}
+    # Only the hits the sender's own limit admitted weigh on everyone's.
+    assert await pool.fetchval("SELECT sum(hits) FROM rate_limits WHERE name = 'global'") == 5
+    assert (await client.get(url, headers={"X-Forwarded-For": "198.51.100.7"})).status == 404
+
+
+async def test_ipv6_clients_are_counted_per_64(aiohttp_client, config: Config, pool) -> None:  # type: ignore[no-untyped-def]
+    client = await _client(aiohttp_client, _behind_proxy(config), lookup_rate_limit="2/minute")
+    url = "/api/public/" + "H" * 40
+
+    async def status(address: str) -> int:
+        return (await client.get(url, headers={"X-Forwarded-For": address})).status
+
+    assert await status("2001:db8:1:2::1") == 404
+    assert await status("2001:db8:1:2:ffff:ffff:ffff:fffe") == 404
+    assert await status("2001:db8:1:2:abcd::9") == 429  # same /64: one client
+    assert await status("2001:db8:1:3::1") == 404       # the next /64 is another client
+    assert await status("192.0.2.1") == 404             # IPv4 stays per address
+    assert await status("192.0.2.2") == 404
+
+
+def test_address_buckets() -> None:
+    assert ratelimit.address_bucket("2001:db8:1:2:3:4:5:6") == "2001:db8:1:2::/64"
+    assert ratelimit.address_bucket("::ffff:192.0.2.1") == "192.0.2.1"
+    assert ratelimit.address_bucket("192.0.2.1") == "192.0.2.1"
+    assert ratelimit.address_bucket("not an address") == "not an address"

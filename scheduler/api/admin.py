@@ -10,7 +10,8 @@ from scheduler import audit, phones, privacy
 from scheduler.errors import NotFound
 from scheduler.http import path_id
 from scheduler.keys import POOL
-from scheduler.staff.auth import Role, require_staff
+from scheduler.permissions import Role
+from scheduler.staff.auth import require_staff
 
 routes = web.RouteTableDef()
 

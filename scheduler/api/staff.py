@@ -7,16 +7,18 @@ from typing import Any
 
 from aiohttp import web
 
-from scheduler import appointments, approvals, audit, availability, callbacks, inbox, preview
+from scheduler import appointments, approvals, audit, callbacks, inbox, moves, preview, sites, teams
+from scheduler import proposals as proposals_
 from scheduler import requests as requests_
-from scheduler.api.public import reminder_offsets
 from scheduler.errors import NotFound, ValidationFailed
 from scheduler.http import int_field, json_object, path_id
 from scheduler.i18n import N_
 from scheduler.keys import CONFIG, POOL
+from scheduler.permissions import Role, StaffUser, check_may_act, check_may_list_team, may_manage_team
 from scheduler.policy import store
-from scheduler.policy.rules import Kind, RuleSetInvalid, load_yaml
-from scheduler.staff.auth import Role, StaffUser, require_staff
+from scheduler.policy.parse import load_yaml
+from scheduler.policy.rules import Kind, RuleSetInvalid
+from scheduler.staff.auth import require_staff
 
 routes = web.RouteTableDef()
 ID = r"{id:\d{1,18}}"
@@ -28,7 +30,7 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _proposal_json(p: requests_.Proposal) -> dict[str, Any]:
+def _proposal_json(p: proposals_.Proposal) -> dict[str, Any]:
     return {"id": p.id, "staff_id": p.staff_id, "start": p.start.isoformat(), "end": p.end.isoformat(),
             "mode": p.mode.value, "room": p.room, "source": p.source}
 
@@ -65,16 +67,20 @@ def _callback_json(c: callbacks.Callback) -> dict[str, Any]:
 
 @routes.get("/api/staff/inbox", name="api-staff-inbox")
 async def get_inbox(request: web.Request) -> web.Response:
-    """My inbox (default), or a team's (?team=ID), in policy order; the first ?limit= items (default 100)."""
+    """My inbox (default), or my team's (?team=ID; admins any team's), in policy order; the first ?limit= items."""
     user = await require_staff(request)
     team = request.query.get("team")
     limit_text = request.query.get("limit", str(API_PAGE))
     if not limit_text.isdigit() or not 1 <= int(limit_text) <= MAX_PAGE:
         raise ValidationFailed(fields={"limit": N_("This value is not valid.")})
+    if team and (not team.isdigit() or len(team) > 18):
+        raise ValidationFailed(fields={"team": N_("This value is not valid.")})
+    if team:
+        check_may_list_team(user, int(team))
     filt = inbox.InboxFilter(
         site_id=user.site_id,
         staff_id=None if team else user.id,
-        team_id=int(team) if team and team.isdigit() else (None if not team else -1),
+        team_id=int(team) if team else None,
         concern=request.query.get("concern") or None, channel=request.query.get("channel") or None,
         limit=int(limit_text))
     async with request.app[POOL].acquire() as conn:
@@ -90,12 +96,12 @@ async def get_request(request: web.Request) -> web.Response:
     request_id = path_id(request)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         found = await requests_.get(conn, request_id)
-        if found.site_id != user.site_id:
-            raise NotFound()
-        proposals = await requests_.list_proposals(conn, request_id)
+        check_may_act(user, site_id=found.site_id, team_id=found.team_id, staff_id=found.staff_id)
+        proposals = await proposals_.list_for_request(conn, request_id)
         appointment = await appointments.latest_for_request(conn, request_id)
+        # The same row the request page writes: who looked at which client, through which request.
         await audit.record(conn, site_id=user.site_id, actor=user.actor, action="client.view",
-                           subject_type="request", subject_id=request_id)
+                           subject_type="client", subject_id=found.client_id, details={"request_id": request_id})
     return web.json_response({**_request_json(found), "proposals": [_proposal_json(p) for p in proposals],
                               "appointment": appointment_json(appointment) if appointment else None})
 
@@ -108,7 +114,7 @@ async def approve(request: web.Request) -> web.Response:
     proposal_id = int_field(body, "proposal_id")
     assert proposal_id is not None
     appointment = await approvals.approve(request.app[POOL], request_id=path_id(request), proposal_id=proposal_id,
-                                          user=user, now=_now(), reminder_offsets=reminder_offsets(request.app[CONFIG]))
+                                          user=user, now=_now(), reminder_offsets=request.app[CONFIG].reminder_offsets)
     return web.json_response(appointment_json(appointment), status=201)
 
 
@@ -122,9 +128,10 @@ async def slots(request: web.Request) -> web.Response:
         raise ValidationFailed(fields={"staff_id": N_("This value is not valid.")})
     async with request.app[POOL].acquire() as conn:
         found = await requests_.get(conn, request_id)
-        if found.site_id != user.site_id:
-            raise NotFound()
-        site = await availability.site_by_id(conn, user.site_id)
+        check_may_act(user, site_id=found.site_id, team_id=found.team_id, staff_id=found.staff_id)
+        if int(staff_text) not in {p["id"] for p in await teams.bookable_staff(conn, user.site_id)}:
+            raise ValidationFailed(fields={"staff_id": N_("Please choose a caseworker of this office.")})
+        site = await sites.site_by_id(conn, user.site_id)
         day = approvals.parse_day(request.query.get("date"), site.calendar().local_date(_now()))
         duration = found.decision.duration if found.decision else None
         free = await approvals.free_slots(conn, site=site, staff_id=int(staff_text), day=day,
@@ -134,23 +141,29 @@ async def slots(request: web.Request) -> web.Response:
         for s in free]})
 
 
+def _start_field(body: dict[str, Any]) -> datetime:
+    """The body's `start`: an ISO time with its UTC offset, as UTC; a field error otherwise."""
+    try:
+        start = datetime.fromisoformat(str(body.get("start")))
+        if start.tzinfo is None or not 1 < start.year < 9999:  # the calendar's last day has no next day
+            raise ValueError
+        return start.astimezone(UTC)
+    except ValueError:
+        raise ValidationFailed(fields={"start": N_("Please choose a time from the list.")}) from None
+
+
 @routes.post(f"/api/staff/requests/{ID}/book", name="api-staff-book")
 async def book(request: web.Request) -> web.Response:
     """Book a slot the caseworker picked ({staff_id, start, mode})."""
     user = await require_staff(request)
     body = await json_object(request)
     staff_id = int_field(body, "staff_id")
-    try:
-        start = datetime.fromisoformat(str(body.get("start")))
-        if start.tzinfo is None:
-            raise ValueError
-    except ValueError:
-        raise ValidationFailed(fields={"start": N_("Please choose a time from the list.")}) from None
+    start = _start_field(body)
     assert staff_id is not None
     appointment = await approvals.book_other(
-        request.app[POOL], request_id=path_id(request), staff_id=staff_id, start=start.astimezone(UTC),
+        request.app[POOL], request_id=path_id(request), staff_id=staff_id, start=start,
         mode=str(body.get("mode", "in_person")), user=user, now=_now(),
-        reminder_offsets=reminder_offsets(request.app[CONFIG]))
+        reminder_offsets=request.app[CONFIG].reminder_offsets)
     return web.json_response(appointment_json(appointment), status=201)
 
 
@@ -174,6 +187,23 @@ async def decline(request: web.Request) -> web.Response:
     updated = await approvals.decline(request.app[POOL], request_id=path_id(request),
                                       reason=reason if isinstance(reason, str) else "", user=user)
     return web.json_response(_request_json(updated))
+
+
+@routes.post(f"/api/staff/appointments/{ID}/move", name="api-staff-appointment-move")
+async def move(request: web.Request) -> web.Response:
+    """Move a booked appointment to a free slot ({start, staff_id, mode}; mode defaults to the current one);
+    a taken slot answers 409 with fresh proposals."""
+    user = await require_staff(request)
+    body = await json_object(request)
+    staff_id, start, appointment_id = int_field(body, "staff_id"), _start_field(body), path_id(request)
+    assert staff_id is not None
+    mode = body.get("mode")
+    if mode is None:
+        async with request.app[POOL].acquire() as conn:
+            mode = (await appointments.get(conn, appointment_id)).mode
+    moved = await moves.move(request.app[POOL], target=moves.Target(appointment_id, staff_id, start, str(mode)),
+                             user=user, now=_now(), reminder_offsets=request.app[CONFIG].reminder_offsets)
+    return web.json_response(appointment_json(moved))
 
 
 @routes.post(f"/api/staff/requests/{ID}/withdraw", name="api-staff-withdraw")
@@ -221,7 +251,7 @@ async def attempt(request: web.Request) -> web.Response:
     user = await require_staff(request)
     body = await json_object(request)
     try:
-        outcome = callbacks.Outcome(str(body.get("outcome")))
+        outcome = callbacks.CallbackOutcome(str(body.get("outcome")))
     except ValueError:
         raise ValidationFailed(fields={"outcome": N_("Please choose how the call went.")}) from None
     note = body.get("note")
@@ -235,7 +265,7 @@ async def convert(request: web.Request) -> web.Response:
     """Turn a callback into an appointment request for this caseworker."""
     user = await require_staff(request)
     created = await approvals.convert_callback(request.app[POOL], callback_id=path_id(request), user=user,
-                                               now=_now(), reminder_offsets=reminder_offsets(request.app[CONFIG]))
+                                               now=_now(), reminder_offsets=request.app[CONFIG].reminder_offsets)
     return web.json_response(_request_json(created), status=201)
 
 
@@ -249,9 +279,10 @@ async def invite(request: web.Request) -> web.Response:
         request.app[POOL], user=user, phone=str(body.get("phone") or ""), concern=str(body.get("concern") or ""),
         language=str(body.get("language") or "de"), invitation=str(body.get("invitation") or ""),
         notice_text=notice if isinstance(notice, str) else None, now=_now(),
-        reminder_offsets=reminder_offsets(request.app[CONFIG]))
+        reminder_offsets=request.app[CONFIG].reminder_offsets, countries=request.app[CONFIG].sms.allowed_countries)
+    check_may_act(user, site_id=created.site_id, team_id=created.team_id, staff_id=created.staff_id)
     async with request.app[POOL].acquire() as conn:
-        proposals = await requests_.list_proposals(conn, created.id)
+        proposals = await proposals_.list_for_request(conn, created.id)
     return web.json_response({**_request_json(created), "proposals": [_proposal_json(p) for p in proposals]},
                              status=201)
 
@@ -276,7 +307,7 @@ def _scope(user: StaffUser, body: dict[str, Any]) -> tuple[store.Scope, int | No
             raise ValidationFailed(fields={"scope": N_("Only an admin can change the office's rules.")})
         return scope, None
     team_id = int_field(body, "team_id", required=False) or user.team_id
-    if user.role is not Role.admin and team_id != user.team_id:
+    if not may_manage_team(user, team_id):
         raise ValidationFailed(fields={"team_id": N_("You can only change your own team's rules.")})
     return scope, team_id
 
@@ -322,7 +353,7 @@ async def policy_activate(request: web.Request) -> web.Response:
     user = await require_staff(request, *LEADS)
     async with request.app[POOL].acquire() as conn, conn.transaction():
         target = await store.get(conn, path_id(request))
-        if target.site_id != user.site_id or (user.role is not Role.admin and target.team_id != user.team_id):
+        if target.site_id != user.site_id or not may_manage_team(user, target.team_id):
             raise NotFound()
         activated = await store.activate(conn, target.id, actor_id=user.id)
     return web.json_response(_policy_json(activated))

@@ -13,18 +13,18 @@ import qrcode.image.svg
 from aiohttp import web
 from babel.dates import get_day_names
 
-from scheduler import availability, concerns, intake, kiosks, ratelimit
-from scheduler.api.public import reminder_offsets
-from scheduler.errors import LANGUAGE_KEY, Unauthorized
+from scheduler import concerns, intake, kiosks, ratelimit, sites
+from scheduler.errors import Unauthorized
 from scheduler.http import json_object
+from scheduler.http_errors import LANGUAGE_KEY
 from scheduler.i18n import LANGUAGES, N_, babel_locale, direction, native_name, normalise, translate
-from scheduler.keys import CONFIG, POOL
+from scheduler.keys import CONFIG, HOLDS, POOL, SITE_SETUPS
 from scheduler.policy.rules import Kind
 
 routes = web.RouteTableDef()
 
 KIOSK_DIR = Path(__file__).resolve().parents[1] / "kiosk"  # packaged with the service
-TOKEN_HEADER = "X-Kiosk-Token"
+TOKEN_HEADER = ratelimit.KIOSK_TOKEN_HEADER
 IDLE_SECONDS = 60
 
 # Every text the kiosk front end shows, by key; the front end holds no text of its own.
@@ -68,7 +68,10 @@ TEXTS: Mapping[str, str] = {
     "print": N_("Print"),
     "done": N_("Done"),
     "checkin_heading": N_("Check in for your appointment today"),
-    "checkin_hint": N_("Enter your reference code or your phone number."),
+    "checkin_hint": N_("Enter the reference code from your SMS or receipt, or your phone number."),
+    "checkin_identity_heading": N_("Your date of birth or customer number"),
+    "checkin_identity_hint": N_("Date of birth as 8 digits (for example 17051990) or your customer number "
+                                "(for example 123A456789)."),
     "checkin_by_phone": N_("Phone number"),
     "checkin_by_reference": N_("Reference code"),
     "checkin_send": N_("Check in"),
@@ -95,8 +98,11 @@ def _language(request: web.Request, body: Mapping[str, Any] | None = None) -> st
 
 
 async def _device(request: web.Request) -> kiosks.KioskDevice:
-    async with request.app[POOL].acquire() as conn:
-        device = await kiosks.authenticate(conn, request.headers.get(TOKEN_HEADER, ""), now=datetime.now(UTC))
+    if ratelimit.KIOSK_DEVICE in request:  # the rate limit looked the token up already
+        device = request[ratelimit.KIOSK_DEVICE]
+    else:
+        async with request.app[POOL].acquire() as conn:
+            device = await kiosks.authenticate(conn, request.headers.get(TOKEN_HEADER, ""), now=datetime.now(UTC))
     if device is None:
         raise KioskNotSetUp()
     return device
@@ -142,7 +148,7 @@ async def config(request: web.Request) -> web.Response:
     lang = _language(request)
     device = await _device(request)
     async with request.app[POOL].acquire() as conn:
-        site = await availability.site_by_id(conn, device.site_id)
+        site = await sites.site_by_id(conn, device.site_id)
         found = await concerns.for_channel(conn, site_id=device.site_id, channel="kiosk")
     days = get_day_names("wide", locale=babel_locale(lang))
     return web.json_response({
@@ -163,10 +169,12 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     lang = _language(request, body)
     settings = request.app[CONFIG]
     data = {**body, "site": device.site_code, "language": lang}
-    parsed = intake.parse_intake(data, kind=kind, channel="kiosk", default_site=settings.default_site)
+    parsed = intake.parse_intake(data, kind=kind, channel="kiosk", default_site=settings.default_site,
+                                 countries=settings.sms.allowed_countries)
     submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
-                                    reminder_offsets=reminder_offsets(settings),
-                                    limit_phone=request.app[ratelimit.LIMITER].hit_phone)
+                                    reminder_offsets=settings.reminder_offsets,
+                                    limit_phone=request.app[ratelimit.LIMITER].hit_phone,
+                                    holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
     status_url = f"{settings.server.public_base_url}/r/{submitted.link_token}?{urlencode({'lang': lang})}"
     return web.json_response({"reference": submitted.reference, "status_url": status_url,
                               "qr_svg": qr_svg(status_url)}, status=201, headers={"Cache-Control": "no-store"})
@@ -186,13 +194,13 @@ async def create_callback(request: web.Request) -> web.Response:
 
 @routes.post("/kiosk/api/check-in", name="kiosk-checkin")
 async def check_in(request: web.Request) -> web.Response:
-    """Arrival for today's appointment by reference or phone; one neutral answer unless it matched."""
+    """Arrival for today's appointment by reference, or phone with birth date or customer number; one neutral
+    answer for every entry that matched nothing."""
     device = await _device(request)
     body = await json_object(request)
     lang = _language(request, body)
-    entered = body.get("reference") or body.get("phone") or ""
-    matched = isinstance(entered, str) and await kiosks.check_in(
-        request.app[POOL], device=device, entered=entered[:40], now=datetime.now(UTC))
+    entry = kiosks.parse_checkin(body)
+    matched = await kiosks.check_in(request.app[POOL], device=device, entry=entry, now=datetime.now(UTC))
     return web.json_response({"checked_in": bool(matched),
                               "message": translate(lang, CHECKED_IN if matched else NOT_CHECKED_IN)},
                              headers={"Cache-Control": "no-store"})

@@ -13,14 +13,13 @@ from urllib.parse import urlencode
 
 import phonenumbers
 from aiohttp import web
-from twilio.request_validator import RequestValidator
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from scheduler import availability, concerns, intake, phones, ratelimit
-from scheduler.api.public import reminder_offsets
+from scheduler import concerns, intake, phones, ratelimit, sites
+from scheduler.channels.twilio_signature import verified_form
 from scheduler.errors import TooManyRequests, ValidationFailed
 from scheduler.i18n import N_, translate
-from scheduler.keys import CONFIG, POOL
+from scheduler.keys import CONFIG, HOLDS, POOL, SITE_SETUPS
 from scheduler.policy.rules import Kind
 
 routes = web.RouteTableDef()
@@ -79,19 +78,6 @@ def _url(request: web.Request, step: str, **state: str) -> str:
     return f"{base}{BASE}{step}" + (f"?{query}" if query else "")
 
 
-async def verified_form(request: web.Request) -> dict[str, str]:
-    """The posted Twilio parameters, or 403 unless X-Twilio-Signature matches the public URL."""
-    form = await request.post()
-    params = {k: str(v) for k, v in form.items()}
-    url = request.app[CONFIG].server.public_base_url.rstrip("/") + request.raw_path
-    validator = RequestValidator(request.app[CONFIG].sms.twilio.auth_token)
-    signature = request.headers.get("X-Twilio-Signature", "")
-    if not request.app[CONFIG].sms.twilio.auth_token or not signature or \
-            not validator.validate(url, params, signature):
-        raise web.HTTPForbidden()
-    return params
-
-
 def _retry(request: web.Request) -> int:
     return 1 if request.query.get("retry") == "1" else 0
 
@@ -139,9 +125,9 @@ def _language_menu(request: web.Request, retry: int) -> web.Response:
     return _twiml(response)
 
 
-async def _concern_list(request: web.Request) -> list[concerns.Concern]:
+async def _concern_list(request: web.Request) -> list[concerns.ConcernChoice]:
     async with request.app[POOL].acquire() as conn:
-        site = await availability.site_by_code(conn, request.app[CONFIG].default_site)
+        site = await sites.site_by_code(conn, request.app[CONFIG].default_site)
         if site is None:
             return []
         return (await concerns.for_channel(conn, site_id=site.id, channel="phone"))[:MAX_CONCERNS]
@@ -299,10 +285,12 @@ async def window(request: web.Request) -> web.Response:
     config = request.app[CONFIG]
     response = VoiceResponse()
     try:
-        parsed = intake.parse_intake(data, kind=Kind.callback, channel="phone", default_site=config.default_site)
+        parsed = intake.parse_intake(data, kind=Kind.callback, channel="phone", default_site=config.default_site,
+                                     countries=config.sms.allowed_countries)
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
-                                        reminder_offsets=reminder_offsets(config),
-                                        limit_phone=request.app[ratelimit.LIMITER].hit_phone)
+                                        reminder_offsets=config.reminder_offsets,
+                                        limit_phone=request.app[ratelimit.LIMITER].hit_phone,
+                                        holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
     except (ValidationFailed, TooManyRequests):
         _say(response, lang, _t(lang, FAILED))
         response.hangup()

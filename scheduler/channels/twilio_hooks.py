@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Final
 
 from aiohttp import web
-from twilio.request_validator import RequestValidator
 from twilio.twiml.messaging_response import MessagingResponse
 
 from scheduler import outbox, replies
+from scheduler.channels.twilio_signature import verified_form
 from scheduler.keys import CONFIG, POOL
+from scheduler.notify.sms import TWILIO_ERRORS
 from scheduler.outbox import OutboxStatus
 
 log = logging.getLogger(__name__)
@@ -27,31 +28,6 @@ TWILIO_STATUS: Final[dict[str, OutboxStatus]] = {
     "failed": OutboxStatus.failed,
 }
 
-# Carrier-side delivery errors (https://www.twilio.com/docs/api/errors), written for staff.
-DELIVERY_ERRORS: Final[dict[str, str]] = {
-    "30003": "phone switched off or out of reach",
-    "30004": "message blocked by the recipient or carrier",
-    "30005": "unknown number or number no longer in use",
-    "30006": "landline or unreachable carrier: please call instead",
-    "30007": "filtered by the carrier as spam",
-    "30008": "unknown delivery error",
-}
-
-
-async def verified_form(request: web.Request) -> dict[str, str]:
-    """The POSTed form, or 403 unless X-Twilio-Signature matches our public URL and the auth token."""
-    config = request.app[CONFIG]
-    token = config.sms.twilio.auth_token
-    form = {k: str(v) for k, v in (await request.post()).items()}
-    signature = request.headers.get("X-Twilio-Signature", "")
-    # Twilio signs the URL it called: our public URL, not the one behind the proxy.
-    url = config.server.public_base_url.rstrip("/") + request.path_qs
-    if not token or not signature or not RequestValidator(token).validate(url, form, signature):
-        log.warning("twilio webhook with a bad signature", extra={"path": request.path})
-        raise web.HTTPForbidden(text="invalid signature")
-    return form
-
-
 @routes.post("/webhooks/twilio/status", name="twilio-status")
 async def status_callback(request: web.Request) -> web.Response:
     """Record a delivery status; replays and late, out-of-order callbacks change nothing."""
@@ -60,7 +36,7 @@ async def status_callback(request: web.Request) -> web.Response:
     status = TWILIO_STATUS.get(form.get("MessageStatus", ""))
     if sid and status is not None:
         code = form.get("ErrorCode") or None
-        error = f"{code}: {DELIVERY_ERRORS.get(code, 'delivery failed')}" if code else None
+        error = f"{code}: {TWILIO_ERRORS.get(code, 'delivery failed')}" if code else None
         async with request.app[POOL].acquire() as conn:
             changed = await outbox.record_delivery(conn, provider_id=sid, status=status, error_code=code, error=error)
         log.info("twilio status callback", extra={"provider_id": sid, "status": status.value, "applied": changed})
@@ -78,7 +54,7 @@ async def inbound_sms(request: web.Request) -> web.Response:
         outcome = await replies.handle(
             request.app[POOL], provider_id=sid, from_phone=from_phone, to_phone=form.get("To", ""),
             body=form.get("Body", ""), now=datetime.now(UTC), default_site=config.default_site,
-            reminder_offsets=tuple(timedelta(minutes=m) for m in config.reminder_offsets_minutes))
+            reminder_offsets=config.reminder_offsets)
         if outcome is not None and outcome.reply:
             response.message(outcome.reply)
     return web.Response(text=str(response), content_type="application/xml")

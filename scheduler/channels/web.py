@@ -16,10 +16,11 @@ from aiohttp import web
 from babel.dates import get_day_names
 from multidict import MultiMapping
 
-from scheduler import availability, callbacks, client_actions, concerns, intake, ratelimit
+from scheduler import callbacks, client_actions, concerns, freed_slots, intake, ratelimit, sites
 from scheduler import requests as requests_
-from scheduler.api.public import TOKEN, reminder_offsets, status_view
-from scheduler.errors import LANGUAGE_KEY, DomainError, InvalidTransition, NotFound, ValidationFailed
+from scheduler.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
+from scheduler.http import TOKEN
+from scheduler.http_errors import LANGUAGE_KEY
 from scheduler.i18n import (
     LANGUAGES,
     N_,
@@ -31,7 +32,7 @@ from scheduler.i18n import (
     normalise,
     translate,
 )
-from scheduler.keys import CONFIG, POOL
+from scheduler.keys import CONFIG, HOLDS, POOL, SITE_SETUPS
 from scheduler.policy.rules import Kind
 
 routes = web.RouteTableDef()
@@ -65,6 +66,8 @@ DONE_MESSAGES: Mapping[str, str] = {
     "another_time": N_("We will look for another time and send you a message."),
     "cancelled": N_("It is cancelled."),
     "conflict": N_("This was already changed. Here is the current state."),
+    "offer_taken": N_("The time is yours. You have an appointment."),
+    "offer_gone": N_("Sorry, this time has already been given away. Your request stays open."),
 }
 
 
@@ -118,7 +121,7 @@ async def start(request: web.Request) -> web.Response:
 
 async def _concerns(request: web.Request, lang: str) -> list[dict[str, str]]:
     async with request.app[POOL].acquire() as conn:
-        site = await availability.site_by_code(conn, request.app[CONFIG].default_site)
+        site = await sites.site_by_code(conn, request.app[CONFIG].default_site)
         if site is None:
             raise NotFound()
         found = await concerns.for_channel(conn, site_id=site.id, channel="web")
@@ -172,10 +175,11 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     config = request.app[CONFIG]
     try:
         parsed = intake.parse_intake(_intake_data(values, lang, kind), kind=kind, channel="web",
-                                     default_site=config.default_site)
+                                     default_site=config.default_site, countries=config.sms.allowed_countries)
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
-                                        reminder_offsets=reminder_offsets(config),
-                                        limit_phone=request.app[ratelimit.LIMITER].hit_phone)
+                                        reminder_offsets=config.reminder_offsets,
+                                        limit_phone=request.app[ratelimit.LIMITER].hit_phone,
+                                        holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
     except ValidationFailed as e:
         return await _form_page(request, kind, values, e.fields, status=422)
     raise web.HTTPSeeOther(with_lang(f"/r/{submitted.link_token}/thanks", lang))
@@ -211,11 +215,11 @@ def _not_found(request: web.Request) -> web.Response:
 
 async def _status_context(request: web.Request, token: str, lang: str) -> dict[str, Any]:
     async with request.app[POOL].acquire() as conn:
-        view = await status_view(conn, token, lang)
+        view = await client_actions.status_view(conn, token, lang)
         holder = await requests_.find_by_token(conn, token) or await callbacks.find_by_token(conn, token)
         if holder is None:
             raise NotFound()
-        site = await availability.site_by_id(conn, holder.site_id)
+        site = await sites.site_by_id(conn, holder.site_id)
     appointment = view.get("appointment")
     when = None
     if appointment:
@@ -224,8 +228,12 @@ async def _status_context(request: web.Request, token: str, lang: str) -> dict[s
     next_call = None
     if view.get("next_attempt_at") and view["status"] == "open":
         next_call = format_when(datetime.fromisoformat(view["next_attempt_at"]), lang, site.timezone)
+    offer = view.get("offer")
+    offer_when = format_when(datetime.fromisoformat(offer["start"]), lang, site.timezone) if offer else None
     return {"view": view, "token": token, "when": when, "site": site, "status_text": texts[view["status"]],
-            "mode_text": MODE_LABELS.get(appointment["mode"], "") if appointment else "", "next_call": next_call}
+            "mode_text": MODE_LABELS.get(appointment["mode"], "") if appointment else "", "next_call": next_call,
+            "offer": offer, "offer_when": offer_when, "offer_mode_text": MODE_LABELS.get(offer["mode"], "") if offer
+            else ""}
 
 
 @routes.get(f"/r/{TOKEN}", name="web-status")
@@ -273,10 +281,11 @@ async def _act(request: web.Request, action: str) -> web.Response:
         elif action == "another-time":
             assert found is not None
             await client_actions.another_time(pool, request_id=found.id, actor="client:web", now=now,
-                                              reminder_offsets=reminder_offsets(request.app[CONFIG]))
+                                              reminder_offsets=request.app[CONFIG].reminder_offsets)
         else:
             assert found is not None
-            await client_actions.cancel(pool, request_id=found.id, actor="client:web", now=now)
+            await client_actions.cancel(pool, request_id=found.id, actor="client:web", now=now,
+                                        sms_offer_max=request.app[CONFIG].freed_slots.sms_offer_max)
     except InvalidTransition:
         done = "conflict"
     raise web.HTTPSeeOther(with_lang(f"/r/{token}", lang, done=done))
@@ -292,6 +301,25 @@ async def confirm(request: web.Request) -> web.Response:
 async def another_time(request: web.Request) -> web.Response:
     """The client asks for another time."""
     return await _act(request, "another-time")
+
+
+@routes.post(f"/r/{TOKEN}/take-offer", name="web-take-offer")
+async def take_offer(request: web.Request) -> web.Response:
+    """The client accepts a freed time offered to them by SMS: the first to accept gets it, later ones hear it
+    is gone. The link token is the credential, as for the other actions; the offer must be one sent to it."""
+    lang = chosen_language(request)
+    token = request.match_info["token"]
+    offer_id = (await request.post()).get("offer", "")
+    if not isinstance(offer_id, str) or not offer_id.isdigit() or len(offer_id) > 18:
+        raise web.HTTPBadRequest()
+    async with request.app[POOL].acquire() as conn:
+        found = await requests_.find_by_token(conn, token)
+    if found is None:
+        return _not_found(request)
+    taken = await freed_slots.accept(request.app[POOL], offer_id=int(offer_id), request_id=found.id,
+                                     actor="client:web", now=datetime.now(UTC),
+                                     reminder_offsets=request.app[CONFIG].reminder_offsets)
+    raise web.HTTPSeeOther(with_lang(f"/r/{token}", lang, done="offer_taken" if taken else "offer_gone"))
 
 
 @routes.post(f"/r/{TOKEN}/cancel", name="web-cancel")

@@ -7,6 +7,8 @@
   const DEFAULT_LANG = "de";
   const REFERENCE_KEYS = "0123456789ABCDEFGHJKMNPQRSTVWXYZ".split("");
   const PHONE_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "0"];
+  // Date of birth (8 digits) or customer number (3 digits, any letter, 6 digits).
+  const IDENTITY_KEYS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ".split("");
   const SVG_NS = "http://www.w3.org/2000/svg";
   const FALLBACK_ICON = "fallback";
   const pictograms = new Set();  // the icon names of /kiosk/icons.svg, once it is in the page
@@ -21,7 +23,8 @@
   function freshState(lang) {
     return {
       lang: lang, kind: null, concern: null, weekdays: new Set(), parts: new Set(), phone: "",
-      sms: false, key: newKey(), checkinMode: "phone", checkinValue: "", screen: "start",
+      sms: false, key: newKey(), checkinMode: "reference", checkinValue: "", checkinIdentity: "",
+      screen: "start",
     };
   }
 
@@ -198,6 +201,18 @@
       state.checkinValue = edit(state.checkinValue, k, state.checkinMode === "phone" ? 20 : 9);
       $("checkin-display").textContent = state.checkinValue;
     });
+    // By phone, the number alone is not enough: the next screen asks for date of birth or customer number.
+    const button = $("checkin-send");
+    button.dataset.text = state.checkinMode === "phone" ? "next" : "checkin_send";
+    button.textContent = text(button.dataset.text);
+  }
+
+  function renderCheckinIdentity() {
+    $("checkin-identity-display").textContent = state.checkinIdentity;
+    keypad($("checkin-identity-keypad"), IDENTITY_KEYS, (k) => {
+      state.checkinIdentity = edit(state.checkinIdentity, k, 10);
+      $("checkin-identity-display").textContent = state.checkinIdentity;
+    });
   }
 
   function renderSummary() {
@@ -242,6 +257,7 @@
     if (name === "phone") { renderPhone(); $("phone-error").textContent = ""; }
     if (name === "confirm") { renderSummary(); $("confirm-error").textContent = ""; }
     if (name === "checkin") renderCheckin();
+    if (name === "checkin-identity") renderCheckinIdentity();
     show(name);
   }
 
@@ -308,23 +324,31 @@
   }
 
   async function checkIn() {
-    const body = state.checkinMode === "phone" ? { phone: state.checkinValue } : { reference: state.checkinValue };
-    body.language = state.lang;
+    const body = { language: state.lang };
+    if (state.checkinMode === "phone") {
+      body.phone = state.checkinValue;
+      if (/[A-Z]/.test(state.checkinIdentity)) body.customer_number = state.checkinIdentity;
+      else body.birth_date = state.checkinIdentity;
+    } else {
+      body.reference = state.checkinValue;
+    }
     try {
       const result = await api("/kiosk/api/check-in", body);
-      $("checkin-result").textContent = result.data.message || text("error_generic");
+      const fields = Object.values(result.data.fields || {});
+      $("checkin-result").textContent = fields[0] || result.data.message || text("error_generic");
       $("checkin-result").classList.toggle("positive", Boolean(result.data.checked_in));
     } catch (e) {
       $("checkin-result").textContent = text("error_generic");
     }
     state.checkinValue = "";
+    state.checkinIdentity = "";
     history.length = 0;
     show("checkin-result");
   }
 
   function clearScreens() {
-    ["phone-display", "phone-error", "confirm-error", "checkin-display", "checkin-result", "receipt-reference",
-      "summary"].forEach((id) => { $(id).replaceChildren(); });
+    ["phone-display", "phone-error", "confirm-error", "checkin-display", "checkin-identity-display",
+      "checkin-result", "receipt-reference", "summary"].forEach((id) => { $(id).replaceChildren(); });
     $("receipt-qr").removeAttribute("src");
     $("checkin-result").classList.remove("positive");
     document.querySelectorAll("[aria-pressed]").forEach((b) => b.setAttribute("aria-pressed", "false"));
@@ -369,7 +393,10 @@
     $("checkin-mode-reference").addEventListener("click", () => {
       state.checkinMode = "reference"; state.checkinValue = ""; renderCheckin();
     });
-    $("checkin-send").addEventListener("click", checkIn);
+    $("checkin-send").addEventListener("click", () => {
+      if (state.checkinMode === "phone") go("checkin-identity"); else checkIn();
+    });
+    $("checkin-identity-send").addEventListener("click", checkIn);
     ["pointerdown", "keydown", "touchstart"].forEach((e) => document.addEventListener(e, touched, { passive: true }));
   }
 

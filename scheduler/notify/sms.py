@@ -24,14 +24,17 @@ from twilio.http.response import Response
 from twilio.rest import Client
 
 from scheduler.notify.segments import count_segments
+from scheduler.redact import mask_link_tokens
 
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_HEADER: Final = "I-Twilio-Idempotency-Token"
 
-# Twilio error codes (https://www.twilio.com/docs/api/errors) that are final for a message. Every
-# other 4xx except 429 is permanent as well; this table only supplies readable reasons.
-TWILIO_PERMANENT_CODES: Final[dict[str, str]] = {
+# The one table of Twilio error codes (https://www.twilio.com/docs/api/errors) and what they mean: 2xxxx come
+# back from the send API and are final for a message (every other 4xx except 429 is final as well; the table
+# only supplies readable reasons); 300xx arrive later in delivery status callbacks. The 300xx texts are shown
+# to staff and translated in the staff catalogues (staff.po), so they are written for staff.
+TWILIO_ERRORS: Final[dict[str, str]] = {
     "20003": "authentication failed (account SID or auth token)",
     "20404": "resource not found (wrong account SID?)",
     "21211": "the number is not a valid phone number",
@@ -43,8 +46,15 @@ TWILIO_PERMANENT_CODES: Final[dict[str, str]] = {
     "21612": "the number cannot be reached from this sender",
     "21614": "the number is not a mobile number",
     "21617": "the message body is too long",
+    "30003": "The phone was switched off or out of reach.",
+    "30004": "The client or the carrier blocked the message.",
+    "30005": "The number is unknown or no longer in use.",
+    "30006": "A landline or an unreachable carrier: please call instead.",
+    "30007": "The carrier filtered the message as spam.",
+    "30008": "The carrier reported an unknown delivery error.",
 }
-# Codes that say "this person cannot get SMS at this number": staff should call or write instead.
+# Carrier-side delivery errors, reported in status callbacks after Twilio accepted the message.
+DELIVERY_CODES: Final = frozenset(code for code in TWILIO_ERRORS if code.startswith("300"))
 RECIPIENT_CODES: Final = frozenset({"21211", "21610", "21612", "21614"})
 
 
@@ -112,7 +122,7 @@ class ConsoleSms:
                 "provider_id": provider_id,
                 "key": idempotency_key,
                 "to": to,
-                "body": body,
+                "body": mask_link_tokens(body),  # the file is read by people who must not act as the client
                 "encoding": info.encoding,
                 "segments": info.segments,
                 "status_callback": status_callback,
@@ -237,7 +247,7 @@ def _classify(status: int, code: int | None, detail: str, retry_after: str | Non
         return TransientSendError(
             f"twilio server error {status} ({code_s}): {detail}", _retry_after_seconds(retry_after)
         )
-    reason = TWILIO_PERMANENT_CODES.get(code_s, detail)
+    reason = TWILIO_ERRORS.get(code_s, detail)
     return PermanentSendError(f"twilio {status} ({code_s}): {reason}", code_s)
 
 

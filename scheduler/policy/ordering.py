@@ -1,13 +1,26 @@
-"""The queue order of engine.order(), computed from plain sort keys in one pass (the inbox's hot path)."""
+"""The queue order: manually ranked items first, the rest by priority plus aging per workday waited.
+
+order_keys() works on plain sort keys in one pass (the inbox's hot path); order() on QueueItems.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TypeAlias
 
 from scheduler.policy.rules import Ordering, TieBreak
-from scheduler.policy.workdays import WorkCalendar, from_epoch_us
+from scheduler.policy.workdays import WorkCalendar, epoch_us, from_epoch_us
+
+
+@dataclass(frozen=True, slots=True)
+class QueueItem:
+    id: int
+    priority: int
+    received_at: datetime
+    manual_rank: float | None = None
+
 
 # (id, priority, received_at as microseconds since 1970-01-01 UTC, manual_rank)
 QueueKey: TypeAlias = tuple[int, int, int, float | None]
@@ -40,3 +53,12 @@ def order_keys(
     pinned.sort()
     rest.sort()
     return [(p[3], p[4]) for p in pinned] + [(r[3], r[4]) for r in rest]
+
+
+def order(
+    items: Iterable[QueueItem], ordering: Ordering, *, now: datetime, calendar: WorkCalendar
+) -> list[QueueItem]:
+    """Manually ranked items first by rank; the rest by score, ties by age; deterministic."""
+    queue = list(items)
+    keys = [(i.id, i.priority, epoch_us(i.received_at), i.manual_rank) for i in queue]
+    return [queue[pos] for pos, _ in order_keys(keys, ordering, now=now, calendar=calendar)]

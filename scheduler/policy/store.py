@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +13,8 @@ import asyncpg
 
 from scheduler import audit
 from scheduler.errors import InvalidTransition, NotFound
-from scheduler.policy.rules import Rule, RuleSet, parse_ruleset
+from scheduler.policy.parse import parse_ruleset
+from scheduler.policy.rules import Rule, RuleSet
 
 
 class Scope(StrEnum):
@@ -114,6 +116,12 @@ async def history(conn: asyncpg.Connection, *, site_id: int, scope: Scope, team_
     return [_from_row(r) for r in rows]
 
 
+async def activators(conn: asyncpg.Connection, policy_ids: list[int]) -> dict[int, int | None]:
+    """Who activated each of the listed versions (a staff id, or None), by policy id."""
+    rows = await conn.fetch("SELECT id, activated_by FROM policies WHERE id = ANY($1)", policy_ids)
+    return {r["id"]: r["activated_by"] for r in rows}
+
+
 async def save_draft(conn: asyncpg.Connection, *, site_id: int, scope: Scope, ruleset: RuleSet,
                      source_yaml: str, owner_id: int, team_id: int | None = None,
                      staff_id: int | None = None) -> StoredPolicy:
@@ -162,7 +170,6 @@ async def activate(conn: asyncpg.Connection, policy_id: int, *, actor_id: int) -
 
 
 _NO_RULES: tuple[RuleSet, tuple[int, ...]] = (RuleSet(rules=()), ())
-_LAYERED: dict[tuple[tuple[str, int], ...], tuple[tuple[StoredPolicy, ...], tuple[RuleSet, tuple[int, ...]]]] = {}
 
 
 def layered(*layers: tuple[str, StoredPolicy | None]) -> tuple[RuleSet, tuple[int, ...]]:
@@ -171,27 +178,19 @@ def layered(*layers: tuple[str, StoredPolicy | None]) -> tuple[RuleSet, tuple[in
     Rules of every layer but the site's get their layer as prefix ("u25:fast-track"), so an explanation
     says whose rule decided, and auto-confirmation can be limited to the owning team's own rules.
     """
-    present = [(name, p) for name, p in layers if p is not None]
-    if not present:
-        return _NO_RULES
-    # Stored policies are immutable and every intake layers the same few again: the merged rule set is kept
-    # per layer names and policy objects (held in the entry, so their ids are not reused), which also lets
-    # decide() recognise it.
-    key = tuple((name, id(p)) for name, p in present)
-    found = _LAYERED.get(key)
-    if found is None:
-        if len(_LAYERED) >= 1_000:
-            _LAYERED.clear()
-        found = _LAYERED[key] = (tuple(p for _, p in present), _merge_layers(present))
-    return found[1]
+    present = tuple((name, p.scope, p.ruleset, p.id) for name, p in layers if p is not None)
+    return _merge_layers(present) if present else _NO_RULES
 
 
-def _merge_layers(present: list[tuple[str, StoredPolicy]]) -> tuple[RuleSet, tuple[int, ...]]:
+# Every intake layers the same few rule sets again: the merged rule set is kept (keyed by the layers' rule
+# sets themselves), so it is the same object each time and decide() finds what it derived from it.
+@functools.lru_cache(maxsize=1_024)
+def _merge_layers(present: tuple[tuple[str, Scope, RuleSet, int], ...]) -> tuple[RuleSet, tuple[int, ...]]:
     rules: list[Rule] = []
-    for name, policy in present:
-        for rule in policy.ruleset.rules:
-            rules.append(rule if policy.scope is Scope.site else dataclasses.replace(rule, id=f"{name}:{rule.id}"))
-    top = present[0][1].ruleset
+    for name, scope, ruleset, _ in present:
+        for rule in ruleset.rules:
+            rules.append(rule if scope is Scope.site else dataclasses.replace(rule, id=f"{name}:{rule.id}"))
+    top = present[0][2]
     merged = RuleSet(rules=tuple(rules), defaults=top.defaults, ordering=top.ordering, caps=top.caps,
                      callbacks=top.callbacks)
-    return merged, tuple(p.id for _, p in present)
+    return merged, tuple(policy_id for *_, policy_id in present)

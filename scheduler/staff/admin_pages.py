@@ -9,15 +9,13 @@ from typing import Any
 
 import asyncpg
 from aiohttp import web
-from asyncpg.types import Range
 
-from scheduler import audit, availability
+from scheduler import appointments, audit, concerns, kiosks, sites, teams
 from scheduler.errors import NotFound, ValidationFailed
 from scheduler.i18n import N_
-from scheduler.keys import POOL
-from scheduler.seed import kiosk_token_hash
+from scheduler.keys import CONFIG, POOL
+from scheduler.permissions import Role, StaffUser
 from scheduler.staff import auth, ui
-from scheduler.staff.auth import Role, StaffUser
 
 routes = web.RouteTableDef()
 PERSON = r"/staff/admin/staff/{staff_id:\d{1,18}}"
@@ -32,8 +30,7 @@ async def _admin(request: web.Request) -> tuple[StaffUser, Any]:
 
 
 async def _own_staff(conn: asyncpg.Connection, user: StaffUser, staff_id: int) -> asyncpg.Record:
-    row = await conn.fetchrow(
-        "SELECT id, site_id, username, display_name, role, team_id, active FROM staff WHERE id = $1", staff_id)
+    row = await teams.get_staff(conn, staff_id)
     if row is None or row["site_id"] != user.site_id:
         raise NotFound()
     return row
@@ -47,11 +44,7 @@ async def staff_list(request: web.Request) -> web.Response:
     """Every staff member of the office with role, team and whether they may sign in."""
     user = await ui.page_user(request, Role.admin)
     async with request.app[POOL].acquire() as conn:
-        people = await conn.fetch(
-            """
-            SELECT s.id, s.username, s.display_name, s.role, s.active, s.languages, t.name AS team_name
-            FROM staff s LEFT JOIN teams t ON t.id = s.team_id WHERE s.site_id = $1 ORDER BY t.name, s.display_name
-            """, user.site_id)
+        people = await teams.list_staff(conn, user.site_id)
     return ui.render(request, "admin_staff.html", {"people": people,
                                                    "labels": ui.labels(ui.language(request, user))})
 
@@ -62,7 +55,7 @@ async def set_active(pool: asyncpg.Pool, *, user: StaffUser, staff_id: int, acti
         raise ValidationFailed(N_("You cannot deactivate yourself."))
     async with pool.acquire() as conn, conn.transaction():
         await _own_staff(conn, user, staff_id)
-        await conn.execute("UPDATE staff SET active = $2 WHERE id = $1", staff_id, active)
+        await teams.set_active(conn, staff_id, active=active)
         await audit.record(conn, site_id=user.site_id, actor=user.actor, action="staff.active",
                            subject_type="staff", subject_id=staff_id, details={"active": active})
     if not active:
@@ -81,6 +74,41 @@ async def staff_active(request: web.Request) -> web.Response:
                             success=N_("Saved."))
 
 
+SSO_MODES = {"off": None, "username": "username", "subject": "subject"}
+SUBJECT_NEEDED = N_("Please enter the subject (sub) of the single sign-on identity, at most 255 characters.")
+
+
+async def set_sso(pool: asyncpg.Pool, *, user: StaffUser, staff_id: int, mode: str, sub: str, issuer: str) -> None:
+    """Mark an account for single sign-on (it can then no longer use a password), or unmark it."""
+    if staff_id == user.id:
+        raise ValidationFailed(N_("You cannot change how you sign in yourself."))
+    if mode not in SSO_MODES:
+        raise ValidationFailed(fields={"mode": N_("Please choose how this account signs in.")})
+    if mode == "subject" and not (0 < len(sub) <= 255 and sub.isprintable() and issuer):
+        raise ValidationFailed(fields={"subject": SUBJECT_NEEDED})
+    subject = f"{issuer}|{sub}" if mode == "subject" else None
+    try:
+        async with pool.acquire() as conn, conn.transaction():
+            await _own_staff(conn, user, staff_id)
+            await teams.set_sso(conn, staff_id, mode=SSO_MODES[mode], subject=subject)
+            await audit.record(conn, site_id=user.site_id, actor=user.actor, action="staff.sso",
+                               subject_type="staff", subject_id=staff_id, details={"mode": mode, "subject": subject})
+    except asyncpg.UniqueViolationError:
+        raise ValidationFailed(fields={"subject": N_("This identity is already linked to another account.")}) from None
+
+
+@routes.post(PERSON + "/sso", name="staff-admin-staff-sso")
+@ui.pages
+async def staff_sso(request: web.Request) -> web.Response:
+    """Mark or unmark an account for single sign-on."""
+    user, form = await _admin(request)
+    staff_id = ui.int_param(request.match_info["staff_id"], "staff_id")
+    return await ui.perform(request, user, ui.url(request, "staff-admin-person", staff_id=staff_id),
+                            lambda: set_sso(request.app[POOL], user=user, staff_id=staff_id,
+                                            mode=ui.text(form, "mode", 20), sub=ui.text(form, "subject", 300).strip(),
+                                            issuer=request.app[CONFIG].oidc.issuer), success=N_("Saved."))
+
+
 # ---- working hours and absences --------------------------------------------------------------------
 
 @routes.get(PERSON, name="staff-admin-person")
@@ -91,16 +119,13 @@ async def person(request: web.Request) -> web.Response:
     staff_id = ui.int_param(request.match_info["staff_id"], "staff_id")
     async with request.app[POOL].acquire() as conn:
         who = await _own_staff(conn, user, staff_id)
-        site = await availability.site_by_id(conn, user.site_id)
-        hours = await conn.fetch(
-            "SELECT id, weekday, starts, ends, room, modes FROM working_hours WHERE staff_id = $1 "
-            "ORDER BY weekday, starts", staff_id)
-        absences = await conn.fetch(
-            "SELECT id, lower(during) AS starts, upper(during) AS ends, reason FROM absences "
-            "WHERE staff_id = $1 AND upper(during) > now() - interval '30 days' ORDER BY lower(during)", staff_id)
+        site = await sites.site_by_id(conn, user.site_id)
+        hours = await teams.list_hours(conn, staff_id)
+        absences = await teams.list_recent_absences(conn, staff_id)
     return ui.render(request, "admin_person.html", {
         "who": who, "hours": hours, "absences": absences, "weekdays": WEEKDAYS, "modes": MODES, "tz": site.timezone,
-        "labels": ui.labels(ui.language(request, user)),
+        "labels": ui.labels(ui.language(request, user)), "sso_enabled": request.app[CONFIG].oidc.enabled,
+        "sso_sub": who["oidc_subject"].rpartition("|")[2] if who["oidc_subject"] else "",
     })
 
 
@@ -119,9 +144,8 @@ async def add_hours(pool: asyncpg.Pool, *, user: StaffUser, staff_id: int, weekd
     try:
         async with pool.acquire() as conn, conn.transaction():
             await _own_staff(conn, user, staff_id)
-            await conn.execute(
-                "INSERT INTO working_hours (site_id, staff_id, weekday, starts, ends, room, modes) "
-                "VALUES ($1, $2, $3, $4, $5, $6, $7)", user.site_id, staff_id, weekday, starts, ends, room, modes)
+            await teams.add_hours(conn, site_id=user.site_id, staff_id=staff_id, weekday=weekday, starts=starts,
+                                  ends=ends, room=room, modes=modes)
             await audit.record(conn, site_id=user.site_id, actor=user.actor, action="working_hours.add",
                                subject_type="staff", subject_id=staff_id,
                                details={"weekday": weekday, "from": str(starts), "to": str(ends)})
@@ -148,13 +172,13 @@ async def hours_add(request: web.Request) -> web.Response:
     return await ui.perform(request, user, back, run, success=N_("Saved."))
 
 
+_DELETERS = {"working_hours": teams.delete_hours, "absences": teams.delete_absence}
+
+
 async def _delete_row(pool: asyncpg.Pool, *, user: StaffUser, table: str, row_id: int, staff_id: int) -> None:
-    assert table in ("working_hours", "absences")
+    delete = _DELETERS[table]
     async with pool.acquire() as conn, conn.transaction():
-        deleted = await conn.fetchval(
-            f"DELETE FROM {table} WHERE id = $1 AND staff_id = $2 AND site_id = $3 RETURNING id",
-            row_id, staff_id, user.site_id)
-        if deleted is None:
+        if not await delete(conn, site_id=user.site_id, staff_id=staff_id, row_id=row_id):
             raise NotFound()
         await audit.record(conn, site_id=user.site_id, actor=user.actor, action=f"{table}.delete",
                            subject_type="staff", subject_id=staff_id, details={"id": row_id})
@@ -173,11 +197,12 @@ async def hours_delete(request: web.Request) -> web.Response:
 
 
 async def add_absence(pool: asyncpg.Pool, *, user: StaffUser, staff_id: int, first: str, last: str,
-                      reason: str) -> None:
-    """Record an absence over whole local days (first to last, inclusive)."""
+                      reason: str) -> tuple[int, int]:
+    """Record an absence over whole local days (first to last, inclusive); its id and how many booked
+    appointments it hits (those go to the bulk-move review)."""
     async with pool.acquire() as conn, conn.transaction():
         await _own_staff(conn, user, staff_id)
-        site = await availability.site_by_id(conn, user.site_id)
+        site = await sites.site_by_id(conn, user.site_id)
         try:
             start_day, end_day = (datetime.strptime(first, "%Y-%m-%d").date(),
                                   datetime.strptime(last or first, "%Y-%m-%d").date())
@@ -187,10 +212,13 @@ async def add_absence(pool: asyncpg.Pool, *, user: StaffUser, staff_id: int, fir
             raise ValidationFailed(fields={"last": N_("The last day must not be before the first.")})
         start = site.calendar().day_start(start_day)
         end = site.calendar().day_start(end_day + timedelta(days=1))
-        await conn.execute("INSERT INTO absences (site_id, staff_id, during, reason) VALUES ($1, $2, $3, $4)",
-                           user.site_id, staff_id, Range(start, end), reason)
+        absence_id = await teams.add_absence(conn, site_id=user.site_id, staff_id=staff_id, start=start, end=end,
+                                             reason=reason[:200])
         await audit.record(conn, site_id=user.site_id, actor=user.actor, action="absence.add", subject_type="staff",
                            subject_id=staff_id, details={"from": first, "to": last or first})
+        hit = await appointments.list_confirmed_overlapping(conn, site_id=user.site_id, staff_id=staff_id,
+                                                            start=start, end=end, after=datetime.now(UTC))
+        return absence_id, len(hit)
 
 
 @routes.post(PERSON + "/absences", name="staff-admin-absence-add")
@@ -202,7 +230,10 @@ async def absence_add(request: web.Request) -> web.Response:
     return await ui.perform(request, user, ui.url(request, "staff-admin-person", staff_id=staff_id),
                             lambda: add_absence(request.app[POOL], user=user, staff_id=staff_id,
                                                 first=ui.text(form, "first", 10), last=ui.text(form, "last", 10),
-                                                reason=ui.text(form, "reason", 200)), success=N_("Saved."))
+                                                reason=ui.text(form, "reason", 200)), success=N_("Saved."),
+                            to=lambda added: ui.url(request, "staff-moves-review", source="absence",
+                                                    source_id=added[0]) if added[1] else
+                            ui.url(request, "staff-admin-person", staff_id=staff_id))
 
 
 @routes.post(PERSON + "/absences/{row_id:\\d{1,18}}/delete", name="staff-admin-absence-delete")
@@ -225,15 +256,11 @@ async def organisation(request: web.Request) -> web.Response:
     """Teams and concerns of the office."""
     user = await ui.page_user(request, Role.admin)
     async with request.app[POOL].acquire() as conn:
-        teams = await conn.fetch(
-            "SELECT t.id, t.code, t.name, count(s.id) AS members FROM teams t LEFT JOIN staff s ON s.team_id = t.id "
-            "WHERE t.site_id = $1 GROUP BY t.id ORDER BY t.name", user.site_id)
-        concerns = await conn.fetch(
-            "SELECT id, code, labels, default_minutes, urgent, active, channels FROM concerns WHERE site_id = $1 "
-            "ORDER BY sort_order, id", user.site_id)
+        team_rows = await teams.list_with_members(conn, user.site_id)
+        concern_rows = await concerns.list_for_admin(conn, user.site_id)
     lang = ui.language(request, user)
     return ui.render(request, "admin_organisation.html", {
-        "teams": teams, "concerns": concerns, "labels": ui.labels(lang),
+        "teams": team_rows, "concerns": concern_rows, "labels": ui.labels(lang),
         "concern_label": lambda lbl: ui.concern_label(lbl, lang),
     })
 
@@ -244,8 +271,7 @@ async def add_team(pool: asyncpg.Pool, *, user: StaffUser, code: str, name: str)
         raise ValidationFailed(N_("A team needs a short code (lower-case letters, digits, - or _) and a name."))
     try:
         async with pool.acquire() as conn, conn.transaction():
-            team_id = await conn.fetchval("INSERT INTO teams (site_id, code, name) VALUES ($1, $2, $3) RETURNING id",
-                                          user.site_id, code, name.strip())
+            team_id = await teams.create(conn, site_id=user.site_id, code=code, name=name.strip())
             await audit.record(conn, site_id=user.site_id, actor=user.actor, action="team.add", subject_type="team",
                                subject_id=team_id, details={"code": code})
     except asyncpg.UniqueViolationError:
@@ -265,9 +291,7 @@ async def team_add(request: web.Request) -> web.Response:
 async def set_concern_active(pool: asyncpg.Pool, *, user: StaffUser, concern_id: int, active: bool) -> None:
     """Offer a concern to clients again, or stop offering it."""
     async with pool.acquire() as conn, conn.transaction():
-        found = await conn.fetchval("UPDATE concerns SET active = $3 WHERE id = $1 AND site_id = $2 RETURNING id",
-                                    concern_id, user.site_id, active)
-        if found is None:
+        if not await concerns.set_active(conn, concern_id, site_id=user.site_id, active=active):
             raise NotFound()
         await audit.record(conn, site_id=user.site_id, actor=user.actor, action="concern.active",
                            subject_type="concern", subject_id=concern_id, details={"active": active})
@@ -286,23 +310,16 @@ async def concern_active(request: web.Request) -> web.Response:
 
 # ---- kiosks -----------------------------------------------------------------------------------------------
 
-async def _kiosks(conn: asyncpg.Connection, site_id: int) -> list[asyncpg.Record]:
-    return list(await conn.fetch(
-        """
-        SELECT k.id, k.name, k.location, k.issued_at, k.revoked_at, k.last_seen_at, s.display_name AS issued_by
-        FROM kiosk_devices k LEFT JOIN staff s ON s.id = k.issued_by WHERE k.site_id = $1 ORDER BY k.id
-        """, site_id))
-
-
 @routes.get("/staff/admin/kiosks", name="staff-admin-kiosks")
 @ui.pages
-async def kiosks(request: web.Request) -> web.Response:
+async def kiosk_list(request: web.Request) -> web.Response:
     """Kiosk devices of the office."""
     user = await ui.page_user(request, Role.admin)
     async with request.app[POOL].acquire() as conn:
-        devices = await _kiosks(conn, user.site_id)
-        site = await availability.site_by_id(conn, user.site_id)
-    return ui.render(request, "admin_kiosks.html", {"devices": devices, "new_token": None, "tz": site.timezone})
+        devices = await kiosks.list_for_site(conn, user.site_id)
+        site = await sites.site_by_id(conn, user.site_id)
+    return ui.render(request, "admin_kiosks.html",
+                     {"devices": devices, "new_token": None, "tz": site.timezone})  # no token to show  # nosec B105
 
 
 async def issue_kiosk_token(pool: asyncpg.Pool, *, user: StaffUser, name: str, location: str) -> tuple[int, str]:
@@ -311,9 +328,8 @@ async def issue_kiosk_token(pool: asyncpg.Pool, *, user: StaffUser, name: str, l
         raise ValidationFailed(fields={"name": N_("Please give the device a name.")})
     token = secrets.token_urlsafe(32)
     async with pool.acquire() as conn, conn.transaction():
-        device_id: int = await conn.fetchval(
-            "INSERT INTO kiosk_devices (site_id, name, location, token_hash, issued_by) VALUES ($1, $2, $3, $4, $5) "
-            "RETURNING id", user.site_id, name.strip(), location.strip(), kiosk_token_hash(token), user.id)
+        device_id = await kiosks.register(conn, site_id=user.site_id, name=name.strip(), location=location.strip(),
+                                          token=token, issued_by=user.id)
         await audit.record(conn, site_id=user.site_id, actor=user.actor, action="kiosk.issue", subject_type="kiosk",
                            subject_id=device_id, details={"name": name.strip()})
     return device_id, token
@@ -331,8 +347,8 @@ async def kiosk_issue(request: web.Request) -> web.Response:
     except ValidationFailed as e:
         return ui.see_other(ui.url(request, "staff-admin-kiosks"), flash=("error", ui.error_text(lang, e)))
     async with request.app[POOL].acquire() as conn:
-        devices = await _kiosks(conn, user.site_id)
-        site = await availability.site_by_id(conn, user.site_id)
+        devices = await kiosks.list_for_site(conn, user.site_id)
+        site = await sites.site_by_id(conn, user.site_id)
     return ui.render(request, "admin_kiosks.html", {"devices": devices, "new_token": token, "new_id": device_id,
                                                     "tz": site.timezone}, status=201)
 
@@ -340,10 +356,7 @@ async def kiosk_issue(request: web.Request) -> web.Response:
 async def revoke_kiosk(pool: asyncpg.Pool, *, user: StaffUser, device_id: int) -> None:
     """Revoke a kiosk device's token; the kiosk is refused from its next request on."""
     async with pool.acquire() as conn, conn.transaction():
-        found = await conn.fetchval(
-            "UPDATE kiosk_devices SET revoked_at = $3 WHERE id = $1 AND site_id = $2 AND revoked_at IS NULL "
-            "RETURNING id", device_id, user.site_id, datetime.now(UTC))
-        if found is None:
+        if not await kiosks.revoke(conn, device_id, site_id=user.site_id, now=datetime.now(UTC)):
             raise NotFound()
         await audit.record(conn, site_id=user.site_id, actor=user.actor, action="kiosk.revoke", subject_type="kiosk",
                            subject_id=device_id)

@@ -1,18 +1,18 @@
-"""Staff sign-in with local argon2 accounts, server-side revocable sessions, CSRF and role checks."""
+"""Staff sign-in with local argon2 accounts, server-side revocable sessions, CSRF and role checks.
+
+Roles and the staff member themselves live in `scheduler.permissions`; this module is the web side.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import hashlib
 import hmac
 import logging
-import math
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from enum import StrEnum
 from typing import Final
 
 import asyncpg
@@ -20,18 +20,19 @@ from aiohttp import web
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from scheduler import audit
-from scheduler.errors import Forbidden, TooManyRequests, Unauthorized
+from scheduler import audit, teams
+from scheduler.errors import Forbidden, Unauthorized
 from scheduler.i18n import N_
 from scheduler.keys import CONFIG, POOL
+from scheduler.permissions import Role, StaffUser, check_site
+from scheduler.staff import signin_limits
+from scheduler.staff.signin_limits import PasswordChecks
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE: Final = "staff_session"
 CSRF_HEADER: Final = "X-CSRF-Token"
 CSRF_FIELD: Final = "csrf_token"
-MAX_FAILURES: Final = 5
-FAILURE_WINDOW: Final = timedelta(minutes=15)
 TOUCH_INTERVAL: Final = timedelta(minutes=1)
 DEFAULT_MAX_HOURS: Final = 10
 UNSAFE_METHODS: Final = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -42,28 +43,6 @@ _MAX_TOKEN_CHARS: Final = 256
 _FORM_TYPES: Final = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 _HASHER = PasswordHasher()
-
-
-class Role(StrEnum):
-    caseworker = "caseworker"
-    team_lead = "team_lead"
-    admin = "admin"
-
-
-@dataclass(frozen=True, slots=True)
-class StaffUser:
-    id: int
-    site_id: int
-    username: str
-    display_name: str
-    role: Role
-    team_id: int | None
-    languages: tuple[str, ...]
-
-    @property
-    def actor(self) -> str:
-        """How this user is named in audit rows."""
-        return f"staff:{self.id}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,14 +67,7 @@ class CsrfFailed(Forbidden):
 SESSION_KEY: web.RequestKey[Session | None] = web.RequestKey("staff_session")
 _VIA_BEARER_KEY = web.RequestKey("staff_session_bearer", bool)
 
-_STAFF_COLUMNS = "st.id, st.site_id, st.username, st.display_name, st.role, st.team_id, st.languages"
-
-
-def _user_from_row(row: asyncpg.Record) -> StaffUser:
-    return StaffUser(
-        id=row["id"], site_id=row["site_id"], username=row["username"], display_name=row["display_name"],
-        role=Role(row["role"]), team_id=row["team_id"], languages=tuple(row["languages"]),
-    )
+_STAFF_COLUMNS = teams.STAFF_USER_COLUMNS
 
 
 def token_hash(token: str) -> str:
@@ -114,8 +86,11 @@ def _dummy_hash() -> str:
     return _HASHER.hash(secrets.token_urlsafe(16))
 
 
-def _verify(stored: str, password: str) -> bool:
+def _verify(stored: str | None, password: str) -> bool:
     try:
+        if stored is None:
+            _HASHER.verify(_dummy_hash(), password)  # unknown or refused accounts cost as much time
+            return False
         return _HASHER.verify(stored, password)
     except VerificationError:
         return False
@@ -124,91 +99,62 @@ def _verify(stored: str, password: str) -> bool:
         return False
 
 
-async def _retry_after(conn: asyncpg.Connection, username: str, *, now: datetime) -> int:
-    """Seconds until username may try again; 0 when it is not throttled."""
-    fifth_latest: datetime | None = await conn.fetchval(
-        """
-        SELECT created_at FROM sign_in_failures
-        WHERE username = $1 AND created_at > $2
-        ORDER BY created_at DESC OFFSET $3 LIMIT 1
-        """,
-        username, now - FAILURE_WINDOW, MAX_FAILURES - 1,
-    )
-    if fifth_latest is None:
-        return 0
-    return max(1, math.ceil((fifth_latest + FAILURE_WINDOW - now).total_seconds()))
+async def sign_in(pool: asyncpg.Pool, *, username: str, password: str, now: datetime, checks: PasswordChecks,
+                  address: str = "", max_hours: int = DEFAULT_MAX_HOURS) -> SignedIn:
+    """Check a local account's password and open a new session; attempts are counted before the check.
 
-
-async def sign_in(pool: asyncpg.Pool, *, username: str, password: str, now: datetime,
-                  max_hours: int = DEFAULT_MAX_HOURS) -> SignedIn:
-    """Check a local account's password and open a new session; failures are counted and throttled."""
+    Accounts marked for single sign-on are refused like a wrong password (the answer reveals nothing).
+    """
     # PostgreSQL text cannot hold NUL; no username has control characters, so dropping them changes no match.
     name = "".join(ch for ch in username.strip().lower() if ch.isprintable())[:100]
-    async with pool.acquire() as conn:
-        retry_after = await _retry_after(conn, name, now=now)
-        if retry_after:
-            log.warning("sign-in throttled", extra={"username": name, "retry_after": retry_after})
-            raise TooManyRequests(extra={"retry_after": retry_after})
-        row = await conn.fetchrow(
-            f"SELECT {_STAFF_COLUMNS}, st.password_hash, st.active FROM staff st WHERE st.username = $1",
-            name,
-        )
-    stored: str | None = row["password_hash"] if row is not None else None
-    # argon2 takes tens of milliseconds of CPU: keep it off the event loop and outside any transaction.
-    matches = await asyncio.to_thread(_verify, stored or _dummy_hash(), password)
-    if row is None or stored is None or not matches or not row["active"]:
-        await pool.execute(
-            "INSERT INTO sign_in_failures (site_id, username, created_at) VALUES ($1, $2, $3)",
-            row["site_id"] if row is not None else None, name, now,
-        )
-        log.info("sign-in failed", extra={"username": name})
-        raise Unauthorized(BAD_CREDENTIALS)
-    new_hash = None
-    if _HASHER.check_needs_rehash(stored):
-        new_hash = await asyncio.to_thread(hash_password, password)
-    user = _user_from_row(row)
+    async with checks.slot():
+        async with pool.acquire() as conn, conn.transaction():
+            account = await teams.account_by_username(conn, name)
+            await signin_limits.admit(conn, username=name, address=address, now=now,
+                                      site_id=account.user.site_id if account is not None else None)
+        usable = account is not None and account.active and account.sso is None and account.oidc_subject is None
+        stored: str | None = account.password_hash if usable and account is not None else None
+        # argon2 takes tens of milliseconds and 64 MiB: off the event loop, bounded, outside any transaction.
+        matches = await checks.run(_verify, stored, password)
+        if stored is None or not matches or account is None:
+            log.info("sign-in failed",  # not the name
+                     extra={"staff_id": account.user.id if account is not None else None})
+            raise Unauthorized(BAD_CREDENTIALS)
+        new_hash = await checks.run(hash_password, password) if _HASHER.check_needs_rehash(stored) else None
+    user = account.user
     async with pool.acquire() as conn, conn.transaction():
-        await conn.execute("DELETE FROM sign_in_failures WHERE username = $1", name)
+        await signin_limits.succeeded(conn, name)
         if new_hash is not None:
-            await conn.execute("UPDATE staff SET password_hash = $2 WHERE id = $1", user.id, new_hash)
+            await teams.set_password_hash(conn, user.id, new_hash)
         signed = await open_session(conn, user, now=now, max_hours=max_hours,
                                     details={"method": "password", "rehashed": new_hash is not None})
     log.info("staff signed in", extra={"staff_id": user.id})
     return signed
 
 
-async def sign_in_linked(pool: asyncpg.Pool, *, subject: str, username: str, now: datetime,
+async def sign_in_linked(pool: asyncpg.Pool, *, subject: str, username: str, entitled: bool, now: datetime,
                          max_hours: int = DEFAULT_MAX_HOURS) -> SignedIn:
-    """Open a session for an identity proven elsewhere (single sign-on).
+    """Open a session for an identity proven elsewhere (single sign-on), only for accounts an admin marked.
 
-    The staff row is found by its linked subject; on the first sign-in the row whose username matches and
-    that has no subject yet gets linked. Unknown or inactive staff are refused with Forbidden.
+    An account marked "by subject" is found by the subject the admin entered. An account marked "by username"
+    is linked on its first sign-in whose username claim matches, and only while the identity is `entitled`
+    (carries the configured group or role claim). Unknown, unmarked or inactive staff are refused (Forbidden).
     """
     name = "".join(ch for ch in username.strip().lower() if ch.isprintable())[:100]
     async with pool.acquire() as conn, conn.transaction():
-        row = await conn.fetchrow(
-            f"SELECT {_STAFF_COLUMNS}, st.active FROM staff st WHERE st.oidc_subject = $1 FOR UPDATE",
-            subject,
-        )
-        linking = row is None and bool(name)
+        account = await teams.account_by_subject(conn, subject)
+        linking = account is None and bool(name) and entitled
         if linking:
-            row = await conn.fetchrow(
-                f"""
-                SELECT {_STAFF_COLUMNS}, st.active FROM staff st
-                WHERE st.username = $1 AND st.oidc_subject IS NULL
-                FOR UPDATE
-                """,
-                name,
-            )
-        if row is None:
-            log.info("single sign-on for unknown staff", extra={"username": name})
+            account = await teams.account_to_link(conn, name)
+        if account is None or (account.sso == "username" and not entitled):
+            log.info("single sign-on for unknown or unmarked staff", extra={"entitled": entitled})
             raise Forbidden(UNKNOWN_ACCOUNT)
-        if not row["active"]:
-            log.info("single sign-on for inactive staff", extra={"staff_id": row["id"]})
+        if not account.active:
+            log.info("single sign-on for inactive staff", extra={"staff_id": account.user.id})
             raise Forbidden(INACTIVE_ACCOUNT)
-        user = _user_from_row(row)
+        user = account.user
         if linking:
-            await conn.execute("UPDATE staff SET oidc_subject = $2 WHERE id = $1", user.id, subject)
+            await teams.link_subject(conn, user.id, subject)
             await audit.record(conn, site_id=user.site_id, actor=user.actor, action="staff.oidc_linked",
                                subject_type="staff", subject_id=user.id, details={"subject": subject})
         signed = await open_session(conn, user, now=now, max_hours=max_hours, details={"method": "oidc"})
@@ -256,7 +202,7 @@ async def session_user(pool: asyncpg.Pool, token: str, *, now: datetime, idle_mi
             "UPDATE staff_sessions SET last_seen_at = $2 WHERE token_hash = $1 AND last_seen_at < $2",
             hashed, now,
         )
-    return Session(user=_user_from_row(row), csrf_token=row["csrf_token"], token_hash=hashed)
+    return Session(user=teams.staff_user(row), csrf_token=row["csrf_token"], token_hash=hashed)
 
 
 async def revoke(pool: asyncpg.Pool, token_hash: str, *, actor: str) -> bool:
@@ -293,6 +239,14 @@ async def revoke_all(pool: asyncpg.Pool, staff_id: int, *, actor: str) -> int:
             await audit.record(conn, site_id=rows[0]["site_id"], actor=actor, action="staff.sessions_revoked",
                                subject_type="staff", subject_id=staff_id, details={"count": len(rows)})
     return len(rows)
+
+
+async def purge_sessions(pool: asyncpg.Pool, *, now: datetime, idle_minutes: int) -> int:
+    """Delete sessions that can no longer be used (expired, idle too long or revoked); return how many."""
+    status = await pool.execute(
+        "DELETE FROM staff_sessions WHERE expires_at < $1 OR last_seen_at < $2 OR revoked_at < $1",
+        now, now - timedelta(minutes=idle_minutes))
+    return int(status.split()[-1])
 
 
 def _bearer_token(request: web.Request) -> str | None:
@@ -343,5 +297,4 @@ async def require_staff(request: web.Request, *roles: Role) -> StaffUser:
 
 def require_site(user: StaffUser, site_id: int) -> None:
     """Refuse access to another site's data."""
-    if user.site_id != site_id:
-        raise Forbidden()
+    check_site(user, site_id)

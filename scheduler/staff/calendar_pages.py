@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, date, datetime, timedelta
 
 import asyncpg
 from aiohttp import web
 
-from scheduler import appointments, approvals, availability
+from scheduler import appointments, approvals, audit, sites, teams
+from scheduler.i18n import N_
 from scheduler.keys import CONFIG, POOL
-from scheduler.staff import ui
+from scheduler.permissions import StaffUser
+from scheduler.staff import auth, ui
 
 routes = web.RouteTableDef()
-
-
-async def appointment_facts(conn: asyncpg.Connection, request_ids: list[int]) -> dict[int, asyncpg.Record]:
-    """Reference, concern and client name of the requests behind a list of appointments (one query)."""
-    rows = await conn.fetch(
-        """
-        SELECT r.id, r.reference, c.labels, cl.name
-        FROM requests r JOIN concerns c ON c.id = r.concern_id JOIN clients cl ON cl.id = r.client_id
-        WHERE r.id = ANY($1)
-        """, request_ids)
-    return {r["id"]: r for r in rows}
+FEED_ROTATED = N_("Your calendar feed has a new address. Subscribe to it again; the old address no longer works.")
 
 
 def feed_urls(base_url: str, token: str) -> tuple[str, str]:
@@ -40,7 +33,7 @@ async def calendar_page(request: web.Request) -> web.Response:
     view = "week" if request.query.get("view") == "week" else "day"
     now = datetime.now(UTC)
     async with request.app[POOL].acquire() as conn:
-        site = await availability.site_by_id(conn, user.site_id)
+        site = await sites.site_by_id(conn, user.site_id)
         today = site.calendar().local_date(now)
         day = approvals.parse_day(request.query.get("date"), today)
         first = day - timedelta(days=day.weekday()) if view == "week" else day
@@ -48,8 +41,11 @@ async def calendar_page(request: web.Request) -> web.Response:
         start, _ = approvals.day_bounds(site, days[0])
         _, end = approvals.day_bounds(site, days[-1])
         found = await appointments.list_for_staff(conn, staff_id=user.id, start=start, end=end)
-        facts = await appointment_facts(conn, [a.request_id for a in found])
-        token = await conn.fetchval("SELECT feed_token FROM staff WHERE id = $1", user.id)
+        facts = await appointments.calendar_facts(conn, [a.request_id for a in found])
+        await audit.record_list_view(conn, site_id=user.site_id, actor=user.actor, kind="appointment",
+                                     clients_by_item={a.id: facts[a.request_id].client_id for a in found
+                                                      if a.request_id in facts})
+        token = await teams.feed_token(conn, user.id)
     by_day: dict[date, list[appointments.Appointment]] = {d: [] for d in days}
     for a in found:
         by_day.setdefault(site.calendar().local_date(a.start), []).append(a)
@@ -62,3 +58,21 @@ async def calendar_page(request: web.Request) -> web.Response:
         "feed_https": https, "feed_webcal": webcal, "labels": ui.labels(lang),
         "concern_label": lambda lbl: ui.concern_label(lbl, lang),
     })
+
+
+async def rotate_feed(pool: asyncpg.Pool, user: StaffUser) -> None:
+    """Give the signed-in staff member's calendar feed a new address; the old one stops working at once."""
+    async with pool.acquire() as conn, conn.transaction():
+        await teams.rotate_feed_token(conn, user.id, secrets.token_urlsafe(32))
+        await audit.record(conn, site_id=user.site_id, actor=user.actor, action="staff.feed_rotated",
+                           subject_type="staff", subject_id=user.id)
+
+
+@routes.post("/staff/calendar/feed", name="staff-calendar-feed-rotate")
+@ui.pages
+async def feed_rotate(request: web.Request) -> web.Response:
+    """A new address for my calendar feed (CSRF-checked; only ever my own)."""
+    user = await auth.require_staff(request)
+    return await ui.perform(request, user, ui.url(request, "staff-calendar"),
+                            lambda: rotate_feed(request.app[POOL], user),
+                            success=FEED_ROTATED)

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-import asyncpg
 from aiohttp import web
 
-from scheduler import approvals, availability, callbacks, inbox
-from scheduler.api.public import reminder_offsets
+from scheduler import approvals, audit, callbacks, inbox, sites
+from scheduler import teams as teams_
 from scheduler.errors import ValidationFailed
 from scheduler.i18n import N_
 from scheduler.keys import CONFIG, POOL
@@ -19,27 +18,6 @@ routes = web.RouteTableDef()
 CALLBACK = r"/staff/callbacks/{callback_id:\d{1,18}}"
 
 
-async def callback_details(conn: asyncpg.Connection, ids: list[int]) -> dict[int, dict[str, object]]:
-    """Phone, claim, retry plan and earlier attempts of the listed callbacks (two queries for the whole list)."""
-    rows = await conn.fetch(
-        """
-        SELECT b.id, b.phone, b.note, b.claimed_by, b.claimed_until, b.max_attempts, s.display_name AS claimed_name
-        FROM callbacks b LEFT JOIN staff s ON s.id = b.claimed_by WHERE b.id = ANY($1)
-        """, ids)
-    attempts = await conn.fetch(
-        """
-        SELECT a.callback_id, a.outcome, a.note, a.created_at, s.display_name
-        FROM callback_attempts a JOIN staff s ON s.id = a.staff_id
-        WHERE a.callback_id = ANY($1) ORDER BY a.id
-        """, ids)
-    details: dict[int, dict[str, object]] = {r["id"]: {**r, "attempt_list": []} for r in rows}
-    for a in attempts:
-        attempt_list = details[a["callback_id"]]["attempt_list"]
-        assert isinstance(attempt_list, list)
-        attempt_list.append(a)
-    return details
-
-
 @routes.get("/staff/callbacks", name="staff-callbacks")
 @ui.pages
 async def callbacks_page(request: web.Request) -> web.Response:
@@ -47,19 +25,22 @@ async def callbacks_page(request: web.Request) -> web.Response:
     user = await ui.page_user(request)
     now = datetime.now(UTC)
     async with request.app[POOL].acquire() as conn:
-        site = await availability.site_by_id(conn, user.site_id)
-        teams = {r["id"]: r["name"] for r in await conn.fetch("SELECT id, name FROM teams WHERE site_id = $1",
-                                                               user.site_id)}
+        site = await sites.site_by_id(conn, user.site_id)
+        teams = await teams_.names(conn, user.site_id)
         filt, view = inbox_filter(user, request.query, teams)
         _requests, items = await inbox.load(conn, filt, team_of_staff=user.team_id, now=now)
-        details = await callback_details(conn, [i.id for i in items])
+        details = await callbacks.staff_details(conn, [i.id for i in items])
         names = await explain.site_names(conn, user.site_id)
         explained = await explain.explanations(conn, callbacks=[i.id for i in items])
+        # The list shows phone numbers and notes: one audit row per listing (not per client) keeps it cheap.
+        await audit.record_list_view(conn, site_id=user.site_id, actor=user.actor, kind="callback",
+                                     clients_by_item={i: d["client_id"] for i, d in details.items()})
     lang = ui.language(request, user)
     return ui.render(request, "callbacks.html", {
         "tz": site.timezone, "items": items, "details": details, "view": view, "labels": ui.labels(lang),
         "whys": explain.whys(lang, names, explained),
-        "concern_label": lambda lbl: ui.concern_label(lbl, lang), "outcomes": [o.value for o in callbacks.Outcome],
+        "concern_label": lambda lbl: ui.concern_label(lbl, lang),
+        "outcomes": [o.value for o in callbacks.CallbackOutcome],
     })
 
 
@@ -89,7 +70,7 @@ async def attempt(request: web.Request) -> web.Response:
 
     async def run() -> object:
         try:
-            outcome = callbacks.Outcome(raw)
+            outcome = callbacks.CallbackOutcome(raw)
         except ValueError:
             raise ValidationFailed(fields={"outcome": N_("Please choose how the call went.")}) from None
         return await approvals.record_attempt(request.app[POOL], callback_id=callback_id, outcome=outcome, note=note,
@@ -108,6 +89,6 @@ async def convert(request: web.Request) -> web.Response:
         request, user, _back(request, callback_id),
         lambda: approvals.convert_callback(request.app[POOL], callback_id=callback_id, user=user,
                                            now=datetime.now(UTC),
-                                           reminder_offsets=reminder_offsets(request.app[CONFIG])),
+                                           reminder_offsets=request.app[CONFIG].reminder_offsets),
         success=N_("An appointment request was created. Choose a time for it."),
         to=lambda created: ui.url(request, "staff-request", request_id=created.id))

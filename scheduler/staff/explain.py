@@ -1,6 +1,6 @@
 """The policy's "why here" for staff: the stored explanation of a decision, readable and translated.
 
-A decision's explanation lines (scheduler.policy.engine.ExplanationLine, stored as JSON
+A decision's explanation lines (scheduler.policy.decision.ExplanationLine, stored as JSON
 ``{field, rule_id, value}``) are technical: rule ids with a layer prefix ("u25:fast-track",
 "caseworker-12:x"), "defaults", route values like "assigned caseworker 12". Here they become
 "Rule “no-money”: priority 90, team Entrance desk", with team and staff names looked up once per page.
@@ -15,16 +15,21 @@ from typing import Final
 
 import asyncpg
 
+from scheduler import callbacks as callbacks_
+from scheduler import requests as requests_
+from scheduler import teams
 from scheduler.i18n import N_, translate
-from scheduler.policy.engine import ExplanationLine
+from scheduler.policy.decision import ExplanationLine
 from scheduler.staff import ui
 
 DEFAULTS: Final = "defaults"
 FIELD_LABELS: Final = {
     "priority": N_("Priority"), "route": N_("Route"), "duration": N_("Duration"), "lead_time": N_("Lead time"),
     "within": N_("Within"), "modes": N_("Modes"), "propose": N_("Proposals"),
-    "auto_confirm": N_("Auto-confirmation"),
+    "auto_confirm": N_("Auto-confirmation"), "follow_up": N_("After a no-show"),
 }
+FOLLOW_UPS: Final = {"none": N_("nothing"), "task": N_("a task for the caseworker")}
+_INVITE = re.compile(r"invite (?P<n>\d+) workdays?")
 SUMMARY_FIELDS: Final = ("priority", "route")
 
 _TEAM = re.compile(r"team (?P<code>\S+)(?P<fallback> \(no assigned caseworker\))?")
@@ -45,28 +50,21 @@ class Names:
 
 async def site_names(conn: asyncpg.Connection, site_id: int) -> Names:
     """The names an explanation may mention, for a whole page: one query for the site's teams and staff."""
-    rows = await conn.fetch(
-        """
-        SELECT 'team' AS kind, NULL::bigint AS id, code, name FROM teams WHERE site_id = $1
-        UNION ALL
-        SELECT 'staff', id, NULL, display_name FROM staff WHERE site_id = $1
-        """, site_id)
-    return Names(teams={r["code"]: r["name"] for r in rows if r["kind"] == "team"},
-                 staff={r["id"]: r["name"] for r in rows if r["kind"] == "staff"})
+    team_names, staff_names = await teams.directory(conn, site_id)
+    return Names(teams=team_names, staff=staff_names)
 
 
 async def explanations(conn: asyncpg.Connection, *, requests: Sequence[int] = (), callbacks: Sequence[int] = (),
                        ) -> dict[tuple[str, int], list[ExplanationLine]]:
-    """The stored explanation lines of the listed requests and callbacks, by (kind, id): one query for a page."""
-    if not requests and not callbacks:
-        return {}
-    rows = await conn.fetch(
-        """
-        SELECT 'request' AS kind, id, decision->'explanation' AS explanation FROM requests WHERE id = ANY($1)
-        UNION ALL
-        SELECT 'callback', id, decision->'explanation' FROM callbacks WHERE id = ANY($2)
-        """, list(requests), list(callbacks))
-    return {(r["kind"], r["id"]): lines(r["explanation"]) for r in rows}
+    """The stored explanation lines of the listed requests and callbacks, by (kind, id): one query per kind."""
+    found: dict[tuple[str, int], list[ExplanationLine]] = {}
+    if requests:
+        stored = await requests_.explanations(conn, list(requests))
+        found |= {("request", i): lines(raw) for i, raw in stored.items()}
+    if callbacks:
+        stored = await callbacks_.explanations(conn, list(callbacks))
+        found |= {("callback", i): lines(raw) for i, raw in stored.items()}
+    return found
 
 
 def lines(raw: object) -> list[ExplanationLine]:
@@ -158,6 +156,13 @@ class Explainer:
             return text + (" " + self._(N_("(the client's wish)")) if wish else "")
         if line.field == "auto_confirm":
             return self._(N_("yes")) if value == "true" else self._(N_("no")) if value == "false" else value
+        if line.field == "follow_up":
+            if value in FOLLOW_UPS:
+                return self._(FOLLOW_UPS[value])
+            invite = _INVITE.fullmatch(value)
+            if invite is not None:
+                return self._(N_("a new invitation, %(lead)s ahead"),
+                              lead=self.workdays(value.removeprefix("invite ")))
         return value
 
     def summary(self, explanation: Iterable[ExplanationLine]) -> str:

@@ -11,18 +11,20 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from scheduler import approvals, availability, inbox
+from scheduler import approvals, followups, inbox, sites
+from scheduler import concerns as concerns_
+from scheduler import teams as teams_
 from scheduler.errors import ValidationFailed
 from scheduler.i18n import N_
 from scheduler.keys import POOL
-from scheduler.policy.rules import Kind
+from scheduler.permissions import Role, StaffUser, check_may_list_team
+from scheduler.policy.rules import Channel, Kind
 from scheduler.staff import auth, explain, ui
-from scheduler.staff.auth import Role, StaffUser
 
 routes = web.RouteTableDef()
 
 FILTER_FIELDS = ("view", "team", "concern", "channel")
-CHANNELS = ("web", "kiosk", "phone", "sms", "staff")
+CHANNELS = tuple(Channel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,10 @@ def inbox_filter(user: StaffUser, query: Mapping[str, str], teams: Mapping[int, 
         team_id = None
     if view == "team" and team_id is None and user.role is not Role.admin:
         team_id = user.team_id
+        if team_id is None:  # without a team there is no team list to show, only one's own items
+            view = "mine"
+    if view == "team":
+        check_may_list_team(user, team_id)
     concern = query.get("concern") or None
     channel = query.get("channel") if query.get("channel") in CHANNELS else None
     staff_id = user.id if view == "mine" else None
@@ -81,11 +87,7 @@ def inbox_filter(user: StaffUser, query: Mapping[str, str], teams: Mapping[int, 
 
 
 async def _choices(conn: asyncpg.Connection, site_id: int) -> tuple[dict[int, str], list[asyncpg.Record]]:
-    teams = {r["id"]: r["name"] for r in await conn.fetch(
-        "SELECT id, name FROM teams WHERE site_id = $1 ORDER BY name", site_id)}
-    concerns = await conn.fetch("SELECT code, labels FROM concerns WHERE site_id = $1 ORDER BY sort_order, id",
-                                site_id)
-    return teams, list(concerns)
+    return await teams_.names(conn, site_id), await concerns_.list_for_site(conn, site_id)
 
 
 @routes.get("/staff/inbox", name="staff-inbox")
@@ -95,13 +97,15 @@ async def inbox_page(request: web.Request) -> web.Response:
     user = await ui.page_user(request)
     now = datetime.now(UTC)
     async with request.app[POOL].acquire() as conn:
-        site = await availability.site_by_id(conn, user.site_id)
+        site = await sites.site_by_id(conn, user.site_id)
         teams, concerns = await _choices(conn, user.site_id)
         filt, view = inbox_filter(user, request.query, teams)
         requests_, callbacks_ = await inbox.load(conn, filt, team_of_staff=user.team_id, now=now)
         names = await explain.site_names(conn, user.site_id)
         explained = await explain.explanations(conn, requests=[i.id for i in requests_],
                                                callbacks=[i.id for i in callbacks_])
+        tasks = await followups.list_open_tasks(conn, site_id=user.site_id, staff_id=user.id, team_id=user.team_id)
+        unmarked = await inbox.outcomes_missing(conn, user, now=now)
     lang = ui.language(request, user)
     queues = []
     for kind, items in (("request", requests_), ("callback", callbacks_)):
@@ -112,8 +116,24 @@ async def inbox_page(request: web.Request) -> web.Response:
         "tz": site.timezone, "queues": queues, "filters": filters, "teams": teams,
         "concerns": [(c["code"], ui.concern_label(c["labels"], lang)) for c in concerns], "channels": CHANNELS,
         "labels": ui.labels(lang), "concern_label": lambda lbl: ui.concern_label(lbl, lang),
-        "selected_team": filt.team_id, "whys": explain.whys(lang, names, explained),
+        "selected_team": filt.team_id, "whys": explain.whys(lang, names, explained), "tasks": tasks,
+        "outcomes_missing": unmarked,
     })
+
+
+@routes.post("/staff/followups/{followup_id:\\d+}/done", name="staff-followup-done")
+@ui.pages
+async def followup_done(request: web.Request) -> web.Response:
+    """Mark a follow-up task (after a no-show or an unreachable callback) done; back to the inbox or the
+    request page it was marked on."""
+    user = await auth.require_staff(request)
+    followup_id = ui.int_param(request.match_info["followup_id"], "followup_id")
+    form = await request.post()
+    back = ui.safe_next(ui.text(form, "back", 500), ui.url(request, "staff-inbox", {}))
+    return await ui.perform(
+        request, user, back,
+        lambda: followups.complete(request.app[POOL], followup_id=followup_id, user=user, now=datetime.now(UTC)),
+        success=N_("The to-do is done."))
 
 
 def _rank_value(raw: str) -> float | None:

@@ -88,6 +88,7 @@ class Flow:
 class Identity:
     subject: str  # "<issuer>|<sub>": sub is only unique per issuer
     username: str
+    entitled: bool = False  # carries the configured group/role claim (needed to link by username)
 
 
 class OidcClient:
@@ -186,7 +187,14 @@ class OidcClient:
             raise OidcError("unusable sub claim")  # OIDC Core 2: at most 255 ASCII characters
         username = claims.get(self._config.username_claim)
         return Identity(subject=f"{claims['iss']}|{claims['sub']}",
-                        username=username if isinstance(username, str) else "")
+                        username=username if isinstance(username, str) else "", entitled=self.entitled(claims))
+
+    def entitled(self, claims: Mapping[str, Any]) -> bool:
+        """True when the required claim is, or is a list containing, the required value (never when unset)."""
+        wanted = self._config.required_value
+        found = claims.get(self._config.required_claim)
+        values = found if isinstance(found, list) else [found]
+        return bool(wanted) and any(isinstance(v, str) and v == wanted for v in values)
 
     def _auth_method(self, meta: ProviderMetadata) -> str:
         if not self._config.client_secret:
@@ -340,7 +348,8 @@ async def callback(request: web.Request) -> web.Response:
         return _refused(request, SIGN_IN_FAILED, next_path=flow.next)
     try:
         signed = await auth.sign_in_linked(request.app[POOL], subject=identity.subject, username=identity.username,
-                                           now=datetime.now(UTC), max_hours=config.security.session_max_hours)
+                                           entitled=identity.entitled, now=datetime.now(UTC),
+                                           max_hours=config.security.session_max_hours)
     except Forbidden as e:
         return _refused(request, e.message, next_path=flow.next, status=e.status)
     response = ui.see_other(ui.safe_next(flow.next, ui.url(request, "staff-inbox")))

@@ -8,7 +8,7 @@ from typing import Final
 
 from aiohttp import web
 
-from scheduler.errors import TooManyRequests, Unauthorized
+from scheduler.errors import ServiceUnavailable, TooManyRequests, Unauthorized
 from scheduler.i18n import N_, translate
 from scheduler.keys import CONFIG, POOL
 from scheduler.staff import (
@@ -16,12 +16,17 @@ from scheduler.staff import (
     auth,
     calendar_pages,
     callback_pages,
+    closure_pages,
     dashboard,
+    expired_pages,
     inbox_pages,
+    move_pages,
     oidc,
     request_pages,
     rules_pages,
     signin_form,
+    signin_limits,
+    today_pages,
     ui,
 )
 from scheduler.staff.auth import SESSION_COOKIE
@@ -67,9 +72,11 @@ async def sign_in_submit(request: web.Request) -> web.Response:
     try:
         if not username.strip() or not password:
             raise Unauthorized(N_("Please enter your username and password."))
-        signed = await auth.sign_in(request.app[POOL], username=username, password=password,
-                                    now=datetime.now(UTC), max_hours=security.session_max_hours)
-    except (Unauthorized, TooManyRequests) as e:
+        address = await signin_limits.count_attempt(request)
+        signed = await auth.sign_in(request.app[POOL], username=username, password=password, now=datetime.now(UTC),
+                                    checks=request.app[signin_limits.PASSWORD_CHECKS], address=address,
+                                    max_hours=security.session_max_hours)
+    except (Unauthorized, TooManyRequests, ServiceUnavailable) as e:
         return signin_form.render(request, next_=target, username=username, error=translate(lang, e.message),
                                   status=e.status)
     response = ui.see_other(target)
@@ -107,4 +114,6 @@ _own.static("/staff/static", STATIC_DIR, name="staff-static")
 routes: list[web.AbstractRouteDef] = [
     *_own, *inbox_pages.routes, *request_pages.routes, *callback_pages.routes, *calendar_pages.routes,
     *rules_pages.routes, *dashboard.routes, *admin_pages.routes, *oidc.routes,
+    *move_pages.routes, *closure_pages.routes,
+    *today_pages.routes, *expired_pages.routes,
 ]

@@ -9,14 +9,16 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from scheduler import appointments, approvals, audit, availability
+from scheduler import appointments, approvals, audit, clients, concerns, followups, outbox, request_views, sites, teams
+from scheduler import proposals as proposals_
 from scheduler import requests as requests_
-from scheduler.api.public import reminder_offsets
 from scheduler.errors import ValidationFailed
 from scheduler.i18n import LANGUAGES, N_
 from scheduler.keys import CONFIG, POOL
+from scheduler.notify.sms import DELIVERY_CODES, TWILIO_ERRORS
+from scheduler.permissions import StaffUser, check_may_act
+from scheduler.policy.rules import Channel
 from scheduler.staff import auth, explain, ui
-from scheduler.staff.auth import StaffUser
 
 routes = web.RouteTableDef()
 REQUEST = r"/staff/requests/{request_id:\d{1,18}}"
@@ -26,76 +28,35 @@ MESSAGE_KINDS = {
     "sms.appointment_confirmed": N_("Appointment confirmed"), "sms.appointment_moved": N_("Appointment moved"),
     "sms.appointment_cancelled": N_("Appointment cancelled"), "sms.reminder": N_("Reminder"),
     "sms.callback_missed": N_("Missed call"), "email.invite": N_("Calendar invitation (e-mail)"),
+    "sms.request_expired": N_("Request expired"), "sms.request_declined": N_("Request declined"),
+    "sms.slot_offer": N_("Freed time offered"), "sms.slot_offer_gone": N_("Offered time is gone"),
+}
+# Why a request is declined (requests.DeclineCategory): the client's SMS says it in their language.
+DECLINE_CATEGORIES = {
+    "not_responsible": N_("Another office is responsible"), "duplicate": N_("Duplicate of an open request"),
+    "resolved": N_("Resolved without an appointment"), "other": N_("Other reason"),
 }
 
 # Why a message did not arrive, by the code stored with it (carrier codes from the provider's receipts,
 # our own codes from the dispatcher). Unknown codes are shown as stored.
 DELIVERY_PROBLEMS = {
-    "30003": N_("The phone was switched off or out of reach."),
-    "30004": N_("The client or the carrier blocked the message."),
-    "30005": N_("The number is unknown or no longer in use."),
-    "30006": N_("A landline or an unreachable carrier: please call instead."),
-    "30007": N_("The carrier filtered the message as spam."),
-    "30008": N_("The carrier reported an unknown delivery error."),
+    **{code: TWILIO_ERRORS[code] for code in DELIVERY_CODES},  # translated in staff.po
     "opted-out": N_("The client asked for no more SMS (STOP)."),
     "email-disabled": N_("E-mail is not enabled for this office."),
     "lease-expired": N_("Sending was interrupted too often; the message was given up."),
+    "sms-budget": N_("The office's SMS budget for today is used up; the message waits until tomorrow."),
+    "country-not-allowed": N_("This office sends no SMS to numbers of this country."),
 }
-
-
-async def client_facts(conn: asyncpg.Connection, client_id: int) -> asyncpg.Record:
-    """What staff see of a client: name, phone, customer number, language, consent."""
-    row = await conn.fetchrow(
-        """
-        SELECT id, name, phone, customer_number, language, sms_consent, sms_opted_out_at, erased_at
-        FROM clients WHERE id = $1
-        """, client_id)
-    assert row is not None
-    return row
-
-
-async def client_history(conn: asyncpg.Connection, client_id: int) -> list[asyncpg.Record]:
-    """The client's requests and callbacks, newest first, each with its latest appointment."""
-    return list(await conn.fetch(
-        """
-        SELECT 'request' AS kind, r.id, r.reference, r.status, r.channel, r.created_at, c.labels,
-               a.start, a.status AS appointment_status, a.arrived_at
-        FROM requests r JOIN concerns c ON c.id = r.concern_id
-        LEFT JOIN LATERAL (
-            SELECT lower(during) AS start, status, arrived_at FROM appointments
-            WHERE request_id = r.id ORDER BY (status = 'confirmed') DESC, id DESC LIMIT 1
-        ) a ON true
-        WHERE r.client_id = $1
-        UNION ALL
-        SELECT 'callback', b.id, b.reference, b.status, b.channel, b.created_at, c.labels, NULL, NULL, NULL
-        FROM callbacks b JOIN concerns c ON c.id = b.concern_id
-        WHERE b.client_id = $1
-        ORDER BY created_at DESC LIMIT 50
-        """, client_id))
 
 
 async def client_messages(conn: asyncpg.Connection, client_id: int) -> list[asyncpg.Record]:
     """Messages sent (or to be sent) about this client's requests, callbacks and appointments, newest first."""
-    return list(await conn.fetch(
-        """
-        SELECT o.id, o.channel, o.kind, o.recipient, o.status, o.error_code, o.last_error, o.attempts, o.due_at,
-               o.sent_at, o.created_at
-        FROM outbox o
-        WHERE o.request_id IN (SELECT id FROM requests WHERE client_id = $1)
-           OR o.callback_id IN (SELECT id FROM callbacks WHERE client_id = $1)
-           OR o.appointment_id IN (SELECT id FROM appointments WHERE client_id = $1)
-        ORDER BY o.created_at DESC, o.id DESC LIMIT 50
-        """, client_id))
+    return await outbox.list_for_client(conn, client_id)
 
 
 async def bookable_staff(conn: asyncpg.Connection, site_id: int) -> list[asyncpg.Record]:
     """Active caseworkers and team leads of a site (for the slot picker and reassignment)."""
-    return list(await conn.fetch(
-        """
-        SELECT s.id, s.display_name, s.team_id, t.name AS team_name FROM staff s LEFT JOIN teams t ON t.id = s.team_id
-        WHERE s.site_id = $1 AND s.active AND s.role IN ('caseworker', 'team_lead')
-        ORDER BY t.name, s.display_name
-        """, site_id))
+    return await teams.bookable_staff(conn, site_id)
 
 
 @routes.get(REQUEST, name="staff-request")
@@ -107,8 +68,8 @@ async def request_page(request: web.Request) -> web.Response:
     now = datetime.now(UTC)
     async with request.app[POOL].acquire() as conn:
         req = await requests_.get(conn, request_id)
-        approvals.check_may_act(user, site_id=req.site_id, team_id=req.team_id, staff_id=req.staff_id)
-        site = await availability.site_by_id(conn, req.site_id)
+        check_may_act(user, site_id=req.site_id, team_id=req.team_id, staff_id=req.staff_id)
+        site = await sites.site_by_id(conn, req.site_id)
         day = approvals.parse_day(request.query.get("day"), site.calendar().local_date(now))
         pick_staff = ui.optional_int(request.query.get("staff"), "staff")
         people = await bookable_staff(conn, req.site_id)
@@ -119,18 +80,19 @@ async def request_page(request: web.Request) -> web.Response:
             duration = req.decision.duration if req.decision else timedelta(minutes=30)
             free = await approvals.free_slots(conn, site=site, staff_id=pick_staff, day=day, duration=duration,
                                               now=now)
-        labels_ = await conn.fetchval("SELECT labels FROM concerns WHERE id = $1", req.concern_id)
+        labels_ = await concerns.labels_of(conn, req.concern_id)
         context = {
             "req": req, "site": site, "tz": site.timezone,
-            "proposals": await requests_.list_proposals(conn, request_id),
+            "proposals": await proposals_.list_for_request(conn, request_id),
             "appointment": await appointments.latest_for_request(conn, request_id),
-            "client": await client_facts(conn, req.client_id),
-            "history": [h for h in await client_history(conn, req.client_id)
+            "followup_tasks": await followups.list_tasks_for_request(conn, request_id),
+            "client": await clients.staff_facts(conn, req.client_id),
+            "history": [h for h in await request_views.client_history(conn, req.client_id)
                         if not (h["kind"] == "request" and h["id"] == request_id)],
             "messages": await client_messages(conn, req.client_id),
             "trail": await audit.list_for(conn, subject_type="request", subject_id=request_id),
             "people": people, "names": {p["id"]: p["display_name"] for p in people},
-            "teams": await conn.fetch("SELECT id, name FROM teams WHERE site_id = $1 ORDER BY name", req.site_id),
+            "teams": await teams.list_for_site(conn, req.site_id),
             "day": day, "pick_staff": pick_staff, "free": free, "concern_labels": labels_,
             "explain_names": await explain.site_names(conn, req.site_id),
         }
@@ -143,6 +105,7 @@ async def request_page(request: web.Request) -> web.Response:
     return ui.render(request, "request.html", {
         **context, "why": explainer.summary(explanation), "explanation": explainer.rows(explanation),
         "labels": ui.labels(lang), "message_kinds": MESSAGE_KINDS, "delivery_problems": DELIVERY_PROBLEMS,
+        "decline_categories": DECLINE_CATEGORIES,
         "concern_label": lambda lbl: ui.concern_label(lbl, lang), "is_open": req.status in requests_.OPEN,
     })
 
@@ -152,7 +115,7 @@ def _back(request: web.Request, request_id: int) -> str:
 
 
 def _offsets(request: web.Request) -> tuple[timedelta, ...]:
-    return reminder_offsets(request.app[CONFIG])
+    return request.app[CONFIG].reminder_offsets
 
 
 async def _form(request: web.Request) -> tuple[StaffUser, Any, int]:
@@ -219,8 +182,9 @@ async def decline(request: web.Request) -> web.Response:
     """Decline the request with a reason."""
     user, form, request_id = await _form(request)
     reason = ui.text(form, "reason", 600)
+    category = ui.text(form, "category", 40) or "other"  # the select always sends one; older forms do not
     return await ui.perform(request, user, _back(request, request_id), lambda: approvals.decline(
-        request.app[POOL], request_id=request_id, reason=reason, user=user),
+        request.app[POOL], request_id=request_id, reason=reason, user=user, category=category),
         success=N_("The request was declined."))
 
 
@@ -240,12 +204,10 @@ async def invite_form(request: web.Request) -> web.Response:
     """The form to invite a client directly (voluntary offer or mandatory summons)."""
     user = await ui.page_user(request)
     async with request.app[POOL].acquire() as conn:
-        concerns = await conn.fetch(
-            "SELECT code, labels FROM concerns WHERE site_id = $1 AND active AND 'staff' = ANY(channels) "
-            "ORDER BY sort_order, id", user.site_id)
+        offered = await concerns.for_channel(conn, site_id=user.site_id, channel=Channel.staff)
     lang = ui.language(request, user)
     return ui.render(request, "invite.html", {
-        "concerns": [(c["code"], ui.concern_label(c["labels"], lang)) for c in concerns],
+        "concerns": [(c.code, ui.concern_label(c.labels, lang)) for c in offered],
         "languages": LANGUAGES, "labels": ui.labels(lang),
     })
 
@@ -263,6 +225,7 @@ async def invite_submit(request: web.Request) -> web.Response:
         lambda: approvals.invite(request.app[POOL], user=user, phone=values["phone"], concern=values["concern"],
                                  language=values["language"] or "de", invitation=values["invitation"],
                                  notice_text=values["notice_text"] or None, now=datetime.now(UTC),
-                                 reminder_offsets=_offsets(request)),
+                                 reminder_offsets=_offsets(request),
+                                 countries=request.app[CONFIG].sms.allowed_countries),
         success=N_("The invitation was created. Choose a time for it."),
         to=lambda created: ui.url(request, "staff-request", request_id=created.id))

@@ -53,6 +53,10 @@ _BAD_ROUTE = N_("allowed is {team: CODE}, {caseworker: ID} or {caseworker: assig
 _ROUTE_PARTS = N_("CODE consists of lowercase letters, digits, “-” or “_”; ID is a positive number.")
 _WITHIN = N_("“within” (%(within)s) must not be shorter than “lead_time” (%(lead_time)s) with defaults applied.")
 _AUTO_CONFIRM = N_("must be false, because only a rule can switch on automatic confirmation; given was %(got)s.")
+_TOO_LONG = N_("is too long: at most %(limit)s characters are allowed, given were %(size)s.")
+_TOO_MANY = N_("has too many entries: at most %(limit)s are allowed, given were %(size)s.")
+_BAD_FOLLOW_UP = N_("allowed is none, task or {invite: N workdays}; given was %(got)s.")
+_FOLLOW_UP_PARTS = N_("N is the lead time of the new invitation, from %(low)s to %(high)s workdays.")
 DETAILS: Final[dict[str, tuple[str, ...]]] = {
     "not-a-mapping": (_NOT_A_MAPPING,),
     "not-a-list": (_NOT_A_LIST,),
@@ -70,6 +74,9 @@ DETAILS: Final[dict[str, tuple[str, ...]]] = {
     "bad-route": (_BAD_ROUTE, _ROUTE_PARTS),
     "within-before-lead-time": (_WITHIN,),
     "auto-confirm-in-defaults": (_AUTO_CONFIRM,),
+    "too-long": (_TOO_LONG,),
+    "too-many": (_TOO_MANY,),
+    "bad-follow-up": (_BAD_FOLLOW_UP, _FOLLOW_UP_PARTS),
 }
 _YAML_AT: Final = N_("The rule set is not valid YAML: line %(line)s, column %(column)s (%(problem)s).")
 _YAML: Final = N_("The rule set is not valid YAML (%(problem)s).")
@@ -152,6 +159,7 @@ class _Describer:
         shown: dict[str, Callable[[str], str]] = {
             "got": self.values, "allowed": self.allowed, "expected": self.word, "id": str,
             "first": self.rule_number, "within": self.workdays, "lead_time": self.workdays,
+            "limit": str, "size": str, "low": str, "high": str,
         }
         return {name: show(p[name]) for name, show in shown.items() if name in p}
 

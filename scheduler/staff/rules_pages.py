@@ -9,14 +9,16 @@ from typing import Any, Final
 import asyncpg
 from aiohttp import web
 
-from scheduler import availability, preview
+from scheduler import preview, sites
+from scheduler import teams as teams_
 from scheduler.errors import Forbidden, NotFound
 from scheduler.i18n import N_, translate
 from scheduler.keys import POOL
+from scheduler.permissions import Role, StaffUser, may_manage_team
 from scheduler.policy import store
-from scheduler.policy.rules import RuleSet, RuleSetInvalid, dump_yaml, load_yaml
+from scheduler.policy.parse import MAX_YAML_CHARS, dump_yaml, load_yaml
+from scheduler.policy.rules import RuleSet, RuleSetInvalid
 from scheduler.staff import auth, rule_errors, ui
-from scheduler.staff.auth import Role, StaffUser
 
 routes = web.RouteTableDef()
 LEADS: Final = (Role.team_lead, Role.admin)
@@ -53,18 +55,16 @@ def scope_for(user: StaffUser, raw: str | None) -> Scope:
 
 async def _check_team(conn: asyncpg.Connection, user: StaffUser, scope: Scope) -> None:
     if scope.team_id is not None and \
-            await conn.fetchval("SELECT site_id FROM teams WHERE id = $1", scope.team_id) != user.site_id:
+            await teams_.site_of_team(conn, scope.team_id) != user.site_id:
         raise NotFound()
 
 
 async def _page_context(conn: asyncpg.Connection, user: StaffUser, scope: Scope) -> dict[str, Any]:
     versions = await store.history(conn, site_id=user.site_id, scope=scope.kind, team_id=scope.team_id)
-    names = {r["id"]: r["display_name"] for r in await conn.fetch(
-        "SELECT id, display_name FROM staff WHERE site_id = $1", user.site_id)}
-    activators = {r["id"]: r["activated_by"] for r in await conn.fetch(
-        "SELECT id, activated_by FROM policies WHERE id = ANY($1)", [v.id for v in versions])}
-    teams = await conn.fetch("SELECT id, name FROM teams WHERE site_id = $1 ORDER BY name", user.site_id)
-    site = await availability.site_by_id(conn, user.site_id)
+    names = await teams_.staff_names(conn, user.site_id)
+    activators = await store.activators(conn, [v.id for v in versions])
+    teams = await teams_.list_for_site(conn, user.site_id)
+    site = await sites.site_by_id(conn, user.site_id)
     return {"versions": versions, "names": names, "activators": activators, "teams": teams, "scope": scope,
             "tz": site.timezone, "team_name": next((t["name"] for t in teams if t["id"] == scope.team_id), None)}
 
@@ -104,7 +104,8 @@ async def rules_submit(request: web.Request) -> web.StreamResponse:
     user = await auth.require_staff(request, *LEADS)
     form = await request.post()
     scope = scope_for(user, ui.text(form, "scope", 40))
-    text, action = ui.text(form, "yaml", 100_000), ui.text(form, "action", 20)
+    # One character over the limit, so that a longer text gets load_yaml's size error instead of being cut.
+    text, action = ui.text(form, "yaml", MAX_YAML_CHARS + 1), ui.text(form, "action", 20)
     lang = ui.language(request, user)
     pool = request.app[POOL]
     async with pool.acquire() as conn:
@@ -149,7 +150,7 @@ async def activate(request: web.Request) -> web.Response:
     async with pool.acquire() as conn:
         policy = await store.get(conn, policy_id)
     if policy.site_id != user.site_id or policy.scope is store.Scope.caseworker or \
-            (user.role is Role.team_lead and policy.team_id != user.team_id):
+            not may_manage_team(user, policy.team_id):
         raise Forbidden()
     scope = Scope(policy.scope, policy.team_id)
     back = ui.url(request, "staff-rules", {"scope": scope.field})

@@ -15,10 +15,12 @@ import aiohttp_jinja2
 from aiohttp import web
 from babel.dates import format_date, format_datetime, format_time, format_timedelta
 
-from scheduler.errors import LANGUAGE_KEY, DomainError, Forbidden, NotFound, Unauthorized
+from scheduler.errors import DomainError, Forbidden, NotFound, Unauthorized
+from scheduler.http_errors import LANGUAGE_KEY
 from scheduler.i18n import N_, STAFF_LANGUAGES, babel_locale, negotiate, translate
+from scheduler.permissions import Role, StaffUser
 from scheduler.staff import auth
-from scheduler.staff.auth import Role, Session, StaffUser
+from scheduler.staff.auth import Session
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +31,10 @@ PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 _NAV: Final = (
     ("staff-inbox", N_("Inbox"), None),
+    ("staff-today", N_("Today"), None),
     ("staff-callbacks", N_("Callbacks"), None),
     ("staff-calendar", N_("Calendar"), None),
+    ("staff-expired", N_("Expired"), None),
     ("staff-invite", N_("Invite"), None),
     ("staff-rules", N_("Rules"), (Role.team_lead, Role.admin)),
     ("staff-dashboard", N_("Dashboard"), (Role.team_lead, Role.admin)),

@@ -52,6 +52,13 @@
     make("chart-overdue", { type: "bar", data: { labels: labels, datasets: [
       { label: t.overdue, data: d.overdue_per_week, backgroundColor: "#8a1c1c" }] },
       options: Object.assign({ scales: { y: { beginAtZero: true } } }, common) });
+    make("chart-attendance", { type: "line", data: { labels: labels, datasets: [
+      { label: t.attendance, data: d.attendance_rate, borderColor: "#6aa84f", spanGaps: true }] },
+      options: Object.assign({ scales: { y: { min: 0, max: 100 } } }, common) });
+    make("chart-moves", { type: "bar", data: { labels: labels, datasets: [
+      { label: t.moved, data: d.moves_per_week, backgroundColor: "#3d85c6" },
+      { label: t.expired, data: d.expired_per_week, backgroundColor: "#b45f06" }] },
+      options: Object.assign({ scales: { y: { beginAtZero: true } } }, common) });
     document.body.setAttribute("data-charts", "drawn");
   }
 }());

@@ -10,7 +10,8 @@ from aiohttp.test_utils import TestClient
 
 async def staff_headers(client: TestClient, username: str = "cw.meyer", password: str = "demo-caseworker") -> dict[str, str]:
     """Sign in and return Bearer headers for that staff member."""
-    r = await client.post("/api/staff/session", json={"username": username, "password": password})
+    r = await client.post("/api/staff/session", json={"username": username, "password": password,
+                                                            "session": "bearer"})
     assert r.status == 201, await r.text()
     return {"Authorization": f"Bearer {(await r.json())['token']}"}
 

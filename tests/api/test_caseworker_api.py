@@ -264,8 +264,9 @@ async def test_another_time_goes_back_to_the_caseworker_marked(client: TestClien
     r = await client.post(f"/api/public/{created['token']}/another-time")
     assert r.status == 200, await r.text()
     row = await conn.fetchrow("SELECT status, wants_other_time FROM requests WHERE id = $1", request_id)
-    assert row["wants_other_time"] is True and row["status"] in ("proposed", "received")
-    assert await conn.fetchval("SELECT status FROM appointments WHERE request_id = $1", request_id) == "cancelled"
+    # Issue 14: the client keeps their time until staff pick a new one; the pick is a move.
+    assert row["wants_other_time"] is True and row["status"] == "scheduled"
+    assert await conn.fetchval("SELECT status FROM appointments WHERE request_id = $1", request_id) == "confirmed"
     inbox = await (await client.get("/api/staff/inbox", headers=headers)).json()
     assert next(i for i in inbox["requests"] if i["id"] == request_id)["wants_other_time"] is True
 

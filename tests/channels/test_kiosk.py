@@ -140,10 +140,12 @@ async def test_check_in_by_reference(client: TestClient, conn: asyncpg.Connectio
     assert await conn.fetchval("SELECT arrived_at FROM appointments WHERE id = $1", appointment_id) is not None
 
 
-async def test_check_in_by_phone(client: TestClient, conn: asyncpg.Connection, site: SiteFacts) -> None:
+async def test_check_in_by_phone_and_birth_date(client: TestClient, conn: asyncpg.Connection,
+                                                site: SiteFacts) -> None:
     _, appointment_id = await _today(conn, site, phone="+4915100000002", start=datetime.now(UTC))
-    response = await client.post("/kiosk/api/check-in", json={"phone": "0151 00000002", "language": "en"},
-                                 headers=TOKEN)
+    await conn.execute("UPDATE clients SET birth_date = '1988-02-29' WHERE phone = '+4915100000002'")
+    response = await client.post("/kiosk/api/check-in", json={"phone": "0151 00000002", "birth_date": "29.02.1988",
+                                                              "language": "en"}, headers=TOKEN)
     assert (await response.json())["checked_in"] is True
     assert await conn.fetchval("SELECT arrived_at FROM appointments WHERE id = $1", appointment_id) is not None
 
@@ -151,8 +153,9 @@ async def test_check_in_by_phone(client: TestClient, conn: asyncpg.Connection, s
 async def test_check_in_answers_neutrally_when_nothing_matches(client: TestClient, conn: asyncpg.Connection,
                                                                 site: SiteFacts) -> None:
     _, appointment_id = await _today(conn, site, phone="+4915100000003", start=datetime.now(UTC) + timedelta(days=2))
-    for entered in ({"reference": "K7Q4-M2XD"}, {"phone": "0151 00000003"}, {"phone": "0151 99999999"},
-                    {"reference": "nonsense"}, {"phone": ""}):
+    await conn.execute("UPDATE clients SET birth_date = '1970-01-01' WHERE phone = '+4915100000003'")
+    for entered in ({"reference": "K7Q4-M2XD"}, {"phone": "0151 00000003", "birth_date": "1970-01-01"},
+                    {"phone": "0151 99999999", "birth_date": "1970-01-01"}, {"reference": "nonsense"}):
         response = await client.post("/kiosk/api/check-in", json={**entered, "language": "en"}, headers=TOKEN)
         assert response.status == 200
         assert await response.json() == {"checked_in": False, "message": NOT_CHECKED_IN}

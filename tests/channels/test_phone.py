@@ -111,7 +111,10 @@ async def test_full_call_with_callers_own_mobile_number(client: TestClient, conn
     spelled = ", ".join(row["reference"][:4]) + ". " + ", ".join(row["reference"][5:]) + "."
     assert said(root).count(spelled) == 2
     assert "You will also get this code by SMS." in said(root)
-    assert await conn.fetchval("SELECT sms_consent FROM clients WHERE phone = $1", CALLER) is True
+    # The caller agreed to SMS for this callback; the number itself confirms by answering the receipt (issue 13).
+    assert await conn.fetchval("SELECT sms_consent FROM callbacks WHERE reference = $1", row["reference"]) is True
+    assert await conn.fetchval("SELECT count(*) FROM outbox WHERE recipient = $1 AND kind = 'sms.callback_received'",
+                               CALLER) == 1
 
 
 async def test_withheld_number_must_be_typed(client: TestClient, conn: asyncpg.Connection) -> None:

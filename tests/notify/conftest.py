@@ -14,7 +14,7 @@ from aiohttp.test_utils import TestClient
 from scheduler import outbox
 from scheduler.app import create_app
 from scheduler.config import Config
-from scheduler.dispatch import Senders, Settings
+from scheduler.notify.dispatch import Senders, Settings
 from scheduler.notify.sms import TwilioSms
 from tests import factories
 from tests.factories import SiteFacts

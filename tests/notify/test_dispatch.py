@@ -10,9 +10,10 @@ from zoneinfo import ZoneInfo
 import asyncpg
 import pytest
 
-from scheduler import db, dispatch, outbox
+from scheduler import db, outbox
 from scheduler.config import Config
-from scheduler.dispatch import Senders, Settings, backoff, dispatch_due, in_quiet_hours, quiet_hours_end, sweep
+from scheduler.notify import dispatch
+from scheduler.notify.dispatch import Senders, Settings, backoff, dispatch_due, in_quiet_hours, quiet_hours_end, sweep
 from scheduler.notify.sms import TwilioSms
 from scheduler.outbox import OutboxStatus
 from tests import factories
@@ -78,7 +79,7 @@ async def test_batch_with_mixed_outcomes_records_each_row(pool: asyncpg.Pool, co
     assert retried.due_at >= NOW + timedelta(seconds=120) and retried.provider_id is None
     sent = [m for m in messages.values() if m.status is OutboxStatus.sent]
     assert {m.provider_id for m in sent} == {m.sid for m in fake.messages}
-    assert all(m.sent_at == NOW and m.segments == 1 for m in sent)
+    assert all(m.sent_at == NOW and 1 <= m.segments <= 2 for m in sent)  # receipts carry the STOP hint
     bodies = dict(await conn.fetch("SELECT provider_id, body FROM outbox WHERE status = 'sent'"))
     assert bodies == {m.sid: m.body for m in fake.messages}
 
@@ -184,8 +185,9 @@ async def test_permanent_error_fails_with_code_for_staff(pool: asyncpg.Pool, con
     assert message.status is OutboxStatus.failed and message.error_code == code
     assert "number cannot receive SMS" in (message.last_error or "")
     assert "22222222" not in (message.last_error or "")
-    shown = await outbox.list_for_request(conn, message.request_id or 0)
-    assert [m.error_code for m in shown] == [code]
+    client_id = await conn.fetchval("SELECT client_id FROM requests WHERE id = $1", message.request_id)
+    shown = await outbox.list_for_client(conn, client_id)
+    assert [m["error_code"] for m in shown] == [code]
     assert await dispatch_due(pool, senders, now=NOW + timedelta(days=1)) == dispatch.Stats()
 
 
@@ -216,7 +218,7 @@ async def test_lease_expiry_requeues_a_killed_worker(pool: asyncpg.Pool, conn: a
     assert message.status is OutboxStatus.sent and message.attempts == 2
     assert len(fake.messages) == 1
     # The dead worker's late result no longer matches its claim.
-    assert not await outbox.mark_sent(conn, claimed[0], provider_id="SMlate", segments=1, body=None, now=NOW)
+    assert not await outbox.mark_sent_many(conn, [outbox.Accepted(claimed[0], "SMlate", 1, None)], now=NOW)
 
 
 async def test_sweeper_fails_rows_out_of_attempts(pool: asyncpg.Pool, conn: asyncpg.Connection,

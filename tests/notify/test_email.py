@@ -13,7 +13,7 @@ import vobject
 from aiosmtpd.controller import Controller
 
 from scheduler import appointments, notices
-from scheduler.dispatch import Senders, dispatch_due
+from scheduler.notify.dispatch import Senders, dispatch_due
 from scheduler.notify.email import SmtpEmail
 from scheduler.outbox import OutboxStatus
 from tests import factories

@@ -11,11 +11,12 @@ import vobject
 from aiohttp.test_utils import TestClient
 
 from scheduler import appointments, clients, intake, notices
+from scheduler import proposals as proposals_
 from scheduler import requests as requests_
 from scheduler.config import Config
-from scheduler.dispatch import dispatch_due
 from scheduler.i18n import translate
 from scheduler.keys import SENDERS
+from scheduler.notify.dispatch import dispatch_due
 from scheduler.outbox import OutboxStatus
 from scheduler.policy.rules import Kind
 from scheduler.replies import REPLIES
@@ -42,6 +43,11 @@ async def test_end_to_end(twilio_client: TestClient, twilio_config: Config, pool
         site="musterstadt", kind=Kind.appointment, channel="web", concern="general", phone=PHONE, language="de",
         sms_consent=True), now=now, reminder_offsets=offsets)
 
+    # The receipt asks the number to agree to SMS (1) or refuse (STOP); the client agrees. Until then only the
+    # receipt would go out (issue 13: consent typed into a form may come from someone else).
+    agreed = await fake.send_inbound(str(twilio_client.make_url("/webhooks/twilio/sms")), PHONE, FROM, "1")
+    assert ET.fromstring(agreed.text).find("Message") is not None
+
     # A caseworker books it (what approvals.approve does, without the staff session).
     start = next_weekday(now, 4)
     async with pool.acquire() as c, c.transaction():
@@ -54,7 +60,7 @@ async def test_end_to_end(twilio_client: TestClient, twilio_config: Config, pool
                 room="A.03", actor="test")
             await requests_.transition(c, request.id, to=requests_.Status.scheduled, actor="test",
                                        site_id=request.site_id, staff_id=site.staff["cw.meyer"])
-            await requests_.clear_proposals(c, request.id)
+            await proposals_.clear(c, request.id)
             await notices.appointment_confirmed(c, client=await clients.get(c, request.client_id),
                                                 appointment=appointment, link_token=request.link_token,
                                                 reminder_offsets=offsets, now=now)

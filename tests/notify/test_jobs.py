@@ -10,10 +10,11 @@ import asyncpg
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from scheduler import dispatch, jobs
+from scheduler import jobs
 from scheduler.app import create_app
 from scheduler.config import Config
 from scheduler.keys import SENDERS
+from scheduler.notify import dispatch
 from tests.factories import SiteFacts
 from tests.fakes.twilio_server import FakeTwilio
 from tests.notify.conftest import NOW, queue_received

@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import asyncpg
 import pytest
 
-from scheduler import availability, messages
+from scheduler import sites
 from scheduler.i18n import LANGUAGES, translate
+from scheduler.notify import messages
 from scheduler.notify.segments import count_segments
 from scheduler.replies import REPLIES
 from tests import factories
@@ -41,7 +42,7 @@ async def _setup(conn: asyncpg.Connection, site: SiteFacts, language: str, mode:
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_every_kind_renders_in_every_language(conn: asyncpg.Connection, site: SiteFacts,
                                                     language: str) -> None:
-    s = await availability.site_by_id(conn, site.site_id)
+    s = await sites.site_by_id(conn, site.site_id)
     concern_labels = await conn.fetchval("SELECT labels FROM concerns WHERE code = 'no_money' AND site_id = $1",
                                          site.site_id)
     for mode in MODES:
@@ -76,13 +77,14 @@ def test_every_text_is_translated(language: str) -> None:
 
 def test_german_texts_stay_within_gsm7() -> None:
     for msgid in messages.TEXTS.values():
-        body = translate("de", msgid, when="05.03.30, 09:30", place="Raum A.03", reference="K7Q4-M2XD",
-                         link="https://termine.example/r/" + "x" * 43)
-        assert count_segments(body).encoding == "GSM-7", body
+        for reason in messages.DECLINE_REASONS.values():  # only the decline text has a %(reason)s
+            body = translate("de", msgid, when="05.03.30, 09:30", place="Raum A.03", reference="K7Q4-M2XD",
+                             link="https://termine.example/r/" + "x" * 43, reason=translate("de", reason))
+            assert count_segments(body).encoding == "GSM-7", body
 
 
 async def test_out_of_date_messages_render_nothing(conn: asyncpg.Connection, site: SiteFacts) -> None:
-    s = await availability.site_by_id(conn, site.site_id)
+    s = await sites.site_by_id(conn, site.site_id)
     facts = await _setup(conn, site, "de", "in_person")
     after = START + timedelta(minutes=1)
     assert await messages.render(conn, site=s, kind="sms.reminder", payload=facts, language="de", now=after) is None
@@ -95,3 +97,24 @@ async def test_out_of_date_messages_render_nothing(conn: asyncpg.Connection, sit
     await conn.execute("UPDATE callbacks SET status = 'cancelled' WHERE id = $1", facts["callback_id"])
     assert await messages.render(conn, site=s, kind="sms.callback_missed", payload=facts, language="de",
                                  now=NOW) is None
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+async def test_a_cleared_link_token_leaves_the_link_out(conn: asyncpg.Connection, site: SiteFacts,
+                                                        language: str) -> None:
+    s = await sites.site_by_id(conn, site.site_id)
+    facts = await _setup(conn, site, language, "in_person")
+    for cleared in (None, ""):
+        payload = {**facts, "token": cleared}
+        for kind in messages.TEXTS:
+            rendered = await messages.render(conn, site=s, kind=kind, payload=payload, language=language, now=NOW)
+            assert rendered is not None, kind
+            body = rendered.body
+            assert "/r/" not in body and "None" not in body and s.public_base_url not in body, (kind, body)
+            assert "  " not in body and body == body.strip(), (kind, body)
+            if kind.endswith("_received"):
+                assert facts["reference"] in body
+    without_key = {k: v for k, v in facts.items() if k != "token"}
+    rendered = await messages.render(conn, site=s, kind="sms.reminder", payload=without_key, language=language,
+                                     now=NOW)
+    assert rendered is not None and "/r/" not in rendered.body

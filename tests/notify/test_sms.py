@@ -323,3 +323,12 @@ def test_make_sender_picks_provider_by_name(tmp_path: Path) -> None:
 def test_twilio_rejects_bad_settings(kwargs: dict[str, object]) -> None:
     with pytest.raises(ValueError):
         TwilioSms(SID, TOKEN, **kwargs)  # type: ignore[arg-type]
+
+
+def test_delivery_errors_are_translated_for_staff() -> None:
+    from scheduler import i18n
+    from scheduler.notify.sms import DELIVERY_CODES, TWILIO_ERRORS
+
+    assert DELIVERY_CODES == {"30003", "30004", "30005", "30006", "30007", "30008"}
+    for code in DELIVERY_CODES:
+        assert i18n.translate("de", TWILIO_ERRORS[code]) != TWILIO_ERRORS[code], code

@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 import asyncpg
 
 from scheduler import appointments, clients, notices
-from scheduler.dispatch import Senders, Settings, dispatch_due, sweep
+from scheduler.notify.dispatch import Senders, Settings, dispatch_due, sweep
 from scheduler.notify.sms import ConsoleSms
 from tests import factories
 from tests.factories import SiteFacts

@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from twilio.request_validator import RequestValidator
 
 from scheduler import outbox
-from scheduler.dispatch import Senders, dispatch_due, sweep
 from scheduler.i18n import translate
+from scheduler.notify.dispatch import Senders, dispatch_due, sweep
 from scheduler.outbox import OutboxStatus
 from scheduler.replies import REPLIES, Action, parse
 from tests import factories
@@ -152,9 +152,10 @@ async def test_another_time_reply_sends_the_request_back_to_the_caseworker(
     request_id, appointment_id = await booked(conn, site, phone=phone, language=language, start=soon())
     result = await fake.send_inbound(str(twilio_client.make_url("/webhooks/twilio/sms")), phone, FROM, text)
     assert reply_text(result.text) == translate(language, REPLIES["another_time"])
-    assert await conn.fetchval("SELECT status FROM appointments WHERE id = $1", appointment_id) == "cancelled"
+    # Issue 14: the booking stays until the caseworker moves it; the request is flagged for them.
+    assert await conn.fetchval("SELECT status FROM appointments WHERE id = $1", appointment_id) == "confirmed"
     r = await conn.fetchrow("SELECT status, wants_other_time FROM requests WHERE id = $1", request_id)
-    assert r["wants_other_time"] and r["status"] in ("received", "proposed")
+    assert r["wants_other_time"] and r["status"] == "scheduled"
 
 
 @pytest.mark.parametrize("language", ["de", "uk", "ar"])
@@ -252,7 +253,7 @@ async def test_a_receipt_before_the_send_was_recorded_is_applied_by_the_sweeper(
     assert (await fake.deliver(sid, "sent")).status == 204
     assert (await fake.deliver(sid, "delivered")).status == 204
     assert await conn.fetchval("SELECT count(*) FROM early_receipts WHERE provider_id = $1", sid) == 2
-    assert await outbox.mark_sent(conn, claimed, provider_id=sid, segments=1, body="text", now=NOW)
+    assert await outbox.mark_sent_many(conn, [outbox.Accepted(claimed, sid, 1, "text")], now=NOW) == {claimed.id}
     assert await sweep(pool, now=NOW) == 0
     assert (await row(conn, outbox_id)).status is OutboxStatus.delivered
     assert await conn.fetchval("SELECT count(*) FROM early_receipts") == 0

@@ -1,6 +1,6 @@
 """The slot search as it was before its speed-ups: the reference that propose() must match exactly.
 
-Only the parts that changed are kept here; the grid and day helpers they call are the engine's own.
+Only the parts that changed are kept here; the grid and day helpers they call are slots.py's own.
 """
 
 from __future__ import annotations
@@ -10,10 +10,11 @@ from bisect import bisect_right
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, date, datetime, timedelta
 
-from scheduler.policy.engine import (
+from scheduler.policy.decision import Decision
+from scheduler.policy.rules import Caps, Kind
+from scheduler.policy.slots import (
     CaseworkerAvailability,
     ClientWindows,
-    Decision,
     Slot,
     _block_slots,
     _by_start,
@@ -22,7 +23,6 @@ from scheduler.policy.engine import (
     _days,
     _instant,
 )
-from scheduler.policy.rules import Caps, Kind
 from scheduler.policy.workdays import WorkCalendar
 
 

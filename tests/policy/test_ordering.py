@@ -1,37 +1,17 @@
-"""The fast queue order (cumulative workday index, integer keys) against the straightforward computation."""
+"""The queue order: examples of order(), and the fast order_keys() against the straightforward computation."""
 
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, timedelta
 
-from hypothesis import assume, given, settings
+import pytest
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from scheduler.policy.engine import QueueItem, order
-from scheduler.policy.ordering import order_keys
+from scheduler.policy.ordering import QueueItem, order, order_keys
 from scheduler.policy.rules import Ordering, TieBreak
-from scheduler.policy.workdays import INDEX_YEARS, WorkCalendar, epoch_us, from_epoch_us
-
-# Whole-hour offsets with DST (Berlin), DST at midnight (Cairo), half-hour offsets (Kolkata, St. John's, with
-# DST), a half-hour DST shift (Lord Howe), and a Friday/Saturday weekend region (the calendar still counts
-# Mon-Fri, but the holidays differ).
-CALENDAR_SETTINGS = [
-    ("Europe/Berlin", "DE-NI"),
-    ("Africa/Cairo", "EG"),
-    ("Asia/Kolkata", "IN"),
-    ("America/St_Johns", "CA-NL"),
-    ("Australia/Lord_Howe", "AU-NSW"),
-    ("Asia/Jerusalem", "IL"),
-]
-CALENDARS = {key: WorkCalendar(tz=key[0], holiday_region=key[1]) for key in CALENDAR_SETTINGS}
-
-
-def counted(calendar: WorkCalendar, a: datetime, b: datetime) -> int:
-    """Workdays in (a's local day, b's local day], day by day; negative if b's day is before a's."""
-    da, db = calendar.local_date(a), calendar.local_date(b)
-    lo, hi = min(da, db), max(da, db)
-    n = sum(calendar.is_workday(lo + timedelta(days=i)) for i in range(1, (hi - lo).days + 1))
-    return n if db >= da else -n
+from scheduler.policy.workdays import INDEX_YEARS, WorkCalendar, epoch_us
+from tests.policy.examples import CAL, CALENDAR_SETTINGS, CALENDARS, at, counted, instants
 
 
 def reference_order(
@@ -48,9 +28,6 @@ def reference_order(
     rest = sorted((i for i in items if i.manual_rank is None),
                   key=lambda i: (-score(i), sign * i.received_at.timestamp(), i.id))
     return pinned + rest
-
-
-instants = st.datetimes(datetime(2025, 1, 1), datetime(2028, 12, 31), timezones=st.just(UTC))
 
 
 @st.composite
@@ -99,65 +76,6 @@ def test_order_matches_the_straightforward_computation(
     ]
 
 
-@settings(max_examples=300, deadline=None)
-@given(
-    st.sampled_from(CALENDAR_SETTINGS),
-    st.lists(st.datetimes(datetime(2024, 1, 1), datetime(2029, 12, 31), timezones=st.just(UTC)), max_size=20),
-)
-def test_workday_index_of_instants_is_that_of_their_local_day(
-    key: tuple[str, str], moments: list[datetime]
-) -> None:
-    calendar = CALENDARS[key]
-    found = calendar.workday_indexes_at([epoch_us(m) for m in moments])
-    assert found == [calendar.workday_index(calendar.local_date(m)) for m in moments]
-
-
-@settings(max_examples=200, deadline=None)
-@given(st.sampled_from(CALENDAR_SETTINGS), st.datetimes(datetime(2025, 1, 1), datetime(2028, 12, 31)))
-def test_instants_around_offset_changes(key: tuple[str, str], local: datetime) -> None:
-    # Every minute of two hours around a local wall time, so DST changes and local midnights are crossed.
-    calendar = CALENDARS[key]
-    start = local.replace(tzinfo=calendar.zone).astimezone(UTC)
-    moments = [start + timedelta(minutes=m) for m in range(-60, 61)]
-    found = calendar.workday_indexes_at([epoch_us(m) for m in moments])
-    assert found == [calendar.workday_index(calendar.local_date(m)) for m in moments]
-
-
-def test_epoch_microseconds_round_trip() -> None:
-    moment = datetime(2027, 3, 28, 0, 59, 59, 999_999, tzinfo=UTC)
-    assert from_epoch_us(epoch_us(moment)) == moment
-    assert epoch_us(datetime(1970, 1, 1, 0, 0, 0, 1, tzinfo=UTC)) == 1
-
-
-def test_index_values_never_change_as_it_grows() -> None:
-    calendar = WorkCalendar()
-    day = date(2027, 3, 10)
-    first = calendar.workday_index(day)
-    assert calendar.workday_index(date(1950, 6, 1)) is not None  # grows downwards
-    assert calendar.workday_index(date(2150, 6, 1)) is not None  # and upwards
-    assert calendar.workday_index(day) == first
-
-
-@settings(max_examples=50, deadline=None)
-@given(st.lists(st.dates(date(2015, 1, 1), date(2035, 12, 31)), min_size=1, max_size=6), st.dates(
-    date(2015, 1, 1), date(2035, 12, 31)))
-def test_index_grown_in_any_order_counts_every_day(asked: list[date], probe: date) -> None:
-    calendar = WorkCalendar()
-    values = {d: calendar.workday_index(d) for d in asked}  # grows the index upwards and downwards
-    assert values == {d: calendar.workday_index(d) for d in asked}
-    lo, hi = min(asked), max(asked)
-    day, before = lo, calendar.workday_index(lo)
-    while day < hi:
-        day += timedelta(days=1)
-        now = calendar.workday_index(day)
-        assert now is not None and before is not None and now - before == calendar.is_workday(day)
-        before = now
-    a, b = sorted((probe, lo))
-    ia, ib = calendar.workday_index(a), calendar.workday_index(b)
-    assert ia is not None and ib is not None
-    assert ib - ia == sum(calendar.is_workday(a + timedelta(days=i)) for i in range(1, (b - a).days + 1))
-
-
 def test_outside_the_index_days_are_counted() -> None:
     calendar = WorkCalendar()
     assert calendar.workday_index(date(INDEX_YEARS[0] - 1, 12, 31)) is None
@@ -176,12 +94,67 @@ def test_outside_the_index_days_are_counted() -> None:
         items, ordering, now=now, calendar=calendar)
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.sampled_from(CALENDAR_SETTINGS), instants, st.integers(0, 400))
-def test_add_workdays_lands_on_the_nth_workday(key: tuple[str, str], start: datetime, n: int) -> None:
-    calendar = CALENDARS[key]
-    result = calendar.add_workdays(start, n)
-    assert result == calendar.day_start(calendar.local_date(result))
-    assert counted(calendar, start, result) == n
-    assume(n > 0)
-    assert calendar.is_workday(calendar.local_date(result))
+# ------------------------------------------------------------------------------------------- order()
+
+ORDERING = Ordering(aging_per_workday=5, tie_break=TieBreak.oldest_first)
+TODAY = at(2027, 3, 10, 12)  # Wednesday
+
+
+def ids(items: list[QueueItem], ordering: Ordering = ORDERING, now: datetime = TODAY) -> list[int]:
+    return [i.id for i in order(items, ordering, now=now, calendar=CAL)]
+
+
+def test_order_by_priority() -> None:
+    items = [QueueItem(1, 10, TODAY, None), QueueItem(2, 90, TODAY, None), QueueItem(3, 40, TODAY, None)]
+    assert ids(items) == [2, 3, 1]
+
+
+@pytest.mark.parametrize(
+    ("received", "expected"),
+    [
+        (at(2027, 3, 9, 9), [2, 1]),  # 1 workday: 10 + 5 < 20
+        (at(2027, 3, 8, 9), [1, 2]),  # 2 workdays: 20 == 20, the older one first
+        (at(2027, 3, 5, 9), [1, 2]),  # Friday -> Wednesday is 3 workdays: 25 > 20
+    ],
+)
+def test_aging_overtakes_priority(received: datetime, expected: list[int]) -> None:
+    items = [QueueItem(1, 10, received, None), QueueItem(2, 20, TODAY, None)]
+    assert ids(items) == expected
+
+
+def test_score_is_priority_plus_aging_per_workday_waited() -> None:
+    friday = at(2027, 3, 5, 9)  # 3 workdays before TODAY: 10 + 3 * 5 = 25
+    assert ids([QueueItem(1, 10, friday), QueueItem(2, 24, TODAY)]) == [1, 2]
+    assert ids([QueueItem(1, 10, friday), QueueItem(2, 26, TODAY)]) == [2, 1]
+    later = TODAY + timedelta(days=3)  # received after now: waiting counts as zero, never negative
+    assert ids([QueueItem(1, 10, later), QueueItem(2, 9, TODAY)]) == [1, 2]
+    assert ids([QueueItem(1, 10, later), QueueItem(2, 11, TODAY)]) == [2, 1]
+
+
+@pytest.mark.parametrize(
+    ("tie_break", "expected"), [(TieBreak.oldest_first, [2, 3, 1, 4]), (TieBreak.newest_first, [4, 1, 3, 2])]
+)
+def test_ties(tie_break: TieBreak, expected: list[int]) -> None:
+    items = [
+        QueueItem(1, 50, at(2027, 3, 10, 9), None),
+        QueueItem(2, 50, at(2027, 3, 10, 8), None),
+        QueueItem(3, 50, at(2027, 3, 10, 8, 30), None),
+        QueueItem(4, 50, at(2027, 3, 10, 10), None),
+    ]
+    assert ids(items, Ordering(aging_per_workday=5, tie_break=tie_break)) == expected
+
+
+def test_same_score_and_time_breaks_by_id() -> None:
+    items = [QueueItem(9, 50, TODAY, None), QueueItem(3, 50, TODAY, None)]
+    assert ids(items) == [3, 9]
+
+
+def test_manual_ranks_win_and_keep_their_order() -> None:
+    items = [
+        QueueItem(1, 99, at(2027, 1, 4), None),
+        QueueItem(2, 0, TODAY, 2.0),
+        QueueItem(3, 50, TODAY, None),
+        QueueItem(4, 0, TODAY, 0.5),
+        QueueItem(5, 10, TODAY, 1.25),
+    ]
+    assert ids(items) == [4, 5, 2, 1, 3]

@@ -14,8 +14,9 @@ from argon2 import PasswordHasher
 from scheduler.app import create_app
 from scheduler.config import Config
 from scheduler.errors import Forbidden, TooManyRequests, Unauthorized
+from scheduler.permissions import Role
 from scheduler.staff import auth
-from scheduler.staff.auth import Role
+from scheduler.staff.signin_limits import PasswordChecks
 from tests.factories import SiteFacts
 
 PASSWORDS = {"admin": "demo-admin", "lead.entrance": "demo-lead", "cw.meyer": "demo-caseworker"}
@@ -43,9 +44,10 @@ def url(client: TestClient, name: str) -> str:
     return str(client.app.router[name].url_for())
 
 
-async def sign_in(client: TestClient, username: str, password: str | None = None) -> dict[str, object]:
-    r = await client.post(url(client, "staff-signin"),
-                          json={"username": username, "password": password or PASSWORDS[username]})
+async def sign_in(client: TestClient, username: str, password: str | None = None, *,
+                  bearer: bool = False) -> dict[str, object]:
+    r = await client.post(url(client, "staff-signin"), json={
+        "username": username, "password": password or PASSWORDS[username], "session": "bearer" if bearer else "cookie"})
     assert r.status == 201, await r.text()
     body: dict[str, object] = await r.json()
     return body
@@ -83,14 +85,14 @@ async def test_sign_in_sets_cookie_and_session_works(client: TestClient, site: S
 
 
 async def test_only_the_token_hash_is_stored(client: TestClient, conn: asyncpg.Connection) -> None:
-    body = await sign_in(client, "admin")
+    body = await sign_in(client, "admin", bearer=True)
     stored = await conn.fetchval("SELECT token_hash FROM staff_sessions")
     assert stored == auth.token_hash(str(body["token"])) != body["token"]
 
 
 async def test_sign_in_renews_the_session_each_time(client: TestClient, conn: asyncpg.Connection) -> None:
-    first = await sign_in(client, "admin")
-    second = await sign_in(client, "admin")
+    first = await sign_in(client, "admin", bearer=True)
+    second = await sign_in(client, "admin", bearer=True)
     assert first["token"] != second["token"]
     assert await conn.fetchval("SELECT count(*) FROM staff_sessions WHERE revoked_at IS NULL") == 2
 
@@ -130,16 +132,17 @@ async def test_five_failures_throttle_even_the_right_password(client: TestClient
     await sign_in(client, "cw.meyer")
 
 
-async def test_throttle_ends_after_the_window(pool: asyncpg.Pool) -> None:
+async def test_throttle_ends_after_the_delay(pool: asyncpg.Pool, checks: PasswordChecks) -> None:
     now = datetime.now(UTC)
     for _ in range(5):
         with pytest.raises(Unauthorized):
-            await auth.sign_in(pool, username="admin", password="nope", now=now)
+            await auth.sign_in(pool, checks=checks, username="admin", password="nope", now=now)
     with pytest.raises(TooManyRequests) as caught:
-        await auth.sign_in(pool, username="admin", password="demo-admin", now=now + timedelta(minutes=14))
-    assert caught.value.extra["retry_after"] == 60
-    later = now + timedelta(minutes=16)
-    signed = await auth.sign_in(pool, username="admin", password="demo-admin", now=later)
+        await auth.sign_in(pool, checks=checks, username="admin", password="demo-admin",
+                           now=now + timedelta(seconds=1))
+    assert caught.value.extra["retry_after"] == 3
+    later = now + timedelta(seconds=4)
+    signed = await auth.sign_in(pool, checks=checks, username="admin", password="demo-admin", now=later)
     assert signed.user.role is Role.admin
 
 
@@ -152,9 +155,9 @@ async def test_inactive_staff_cannot_sign_in(client: TestClient, conn: asyncpg.C
     assert without_request_id(await inactive.json()) == without_request_id(await unknown.json())
 
 
-async def test_deactivating_staff_ends_their_sessions(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+async def test_deactivating_staff_ends_their_sessions(pool: asyncpg.Pool, conn: asyncpg.Connection, checks: PasswordChecks) -> None:
     now = datetime.now(UTC)
-    signed = await auth.sign_in(pool, username="cw.meyer", password="demo-caseworker", now=now)
+    signed = await auth.sign_in(pool, checks=checks, username="cw.meyer", password="demo-caseworker", now=now)
     await conn.execute("UPDATE staff SET active = false WHERE username = 'cw.meyer'")
     assert await auth.session_user(pool, signed.token, now=now, idle_minutes=30) is None
 
@@ -181,9 +184,9 @@ async def test_bad_bodies_are_4xx(client: TestClient, data: str | bytes, content
     assert (await r.json())["error"] == error
 
 
-async def test_idle_timeout(pool: asyncpg.Pool) -> None:
+async def test_idle_timeout(pool: asyncpg.Pool, checks: PasswordChecks) -> None:
     now = datetime.now(UTC)
-    signed = await auth.sign_in(pool, username="admin", password="demo-admin", now=now)
+    signed = await auth.sign_in(pool, checks=checks, username="admin", password="demo-admin", now=now)
     assert await auth.session_user(pool, signed.token, now=now + timedelta(minutes=29), idle_minutes=30)
     # Being seen at minute 29 keeps it alive until minute 59.
     assert await auth.session_user(pool, signed.token, now=now + timedelta(minutes=58), idle_minutes=30)
@@ -192,18 +195,18 @@ async def test_idle_timeout(pool: asyncpg.Pool) -> None:
 
 
 async def test_last_seen_is_written_at_most_once_a_minute(pool: asyncpg.Pool,
-                                                          conn: asyncpg.Connection) -> None:
+                                                          conn: asyncpg.Connection, checks: PasswordChecks) -> None:
     now = datetime.now(UTC)
-    signed = await auth.sign_in(pool, username="admin", password="demo-admin", now=now)
+    signed = await auth.sign_in(pool, checks=checks, username="admin", password="demo-admin", now=now)
     await auth.session_user(pool, signed.token, now=now + timedelta(seconds=30), idle_minutes=30)
     assert await conn.fetchval("SELECT last_seen_at FROM staff_sessions") == now
     await auth.session_user(pool, signed.token, now=now + timedelta(minutes=2), idle_minutes=30)
     assert await conn.fetchval("SELECT last_seen_at FROM staff_sessions") == now + timedelta(minutes=2)
 
 
-async def test_session_expires_after_max_hours(pool: asyncpg.Pool) -> None:
+async def test_session_expires_after_max_hours(pool: asyncpg.Pool, checks: PasswordChecks) -> None:
     now = datetime.now(UTC)
-    signed = await auth.sign_in(pool, username="admin", password="demo-admin", now=now, max_hours=10)
+    signed = await auth.sign_in(pool, checks=checks, username="admin", password="demo-admin", now=now, max_hours=10)
     assert await auth.session_user(pool, signed.token, now=now + timedelta(hours=9), idle_minutes=24 * 60)
     expired = now + timedelta(hours=10)
     assert await auth.session_user(pool, signed.token, now=expired, idle_minutes=24 * 60) is None
@@ -218,12 +221,13 @@ async def test_unknown_token_is_no_session(pool: asyncpg.Pool) -> None:
 async def test_sign_out_revokes_and_clears_cookie(client: TestClient, conn: asyncpg.Connection,
                                                   site: SiteFacts) -> None:
     body = await sign_in(client, "lead.entrance")
+    token = client.session.cookie_jar.filter_cookies(client.make_url("/"))["staff_session"].value
     r = await client.delete(url(client, "staff-sign-out"), headers={"X-CSRF-Token": str(body["csrf_token"])})
     assert r.status == 204
     assert 'staff_session=""' in r.headers["Set-Cookie"]
     assert await conn.fetchval("SELECT revoked_at IS NOT NULL FROM staff_sessions")
     # The token no longer works, even when presented again explicitly.
-    r = await client.get(url(client, "staff-session"), headers={"Authorization": f"Bearer {body['token']}"})
+    r = await client.get(url(client, "staff-session"), headers={"Authorization": f"Bearer {token}"})
     assert r.status == 401
     r = await client.get(url(client, "staff-session"))
     assert r.status == 401
@@ -240,11 +244,11 @@ async def test_sign_out_by_cookie_needs_csrf(client: TestClient) -> None:
     assert (await client.get(url(client, "staff-session"))).status == 200
 
 
-async def test_revoke_all(pool: asyncpg.Pool, site: SiteFacts) -> None:
+async def test_revoke_all(pool: asyncpg.Pool, site: SiteFacts, checks: PasswordChecks) -> None:
     now = datetime.now(UTC)
-    first = await auth.sign_in(pool, username="cw.meyer", password="demo-caseworker", now=now)
-    second = await auth.sign_in(pool, username="cw.meyer", password="demo-caseworker", now=now)
-    other = await auth.sign_in(pool, username="admin", password="demo-admin", now=now)
+    first = await auth.sign_in(pool, checks=checks, username="cw.meyer", password="demo-caseworker", now=now)
+    second = await auth.sign_in(pool, checks=checks, username="cw.meyer", password="demo-caseworker", now=now)
+    other = await auth.sign_in(pool, checks=checks, username="admin", password="demo-admin", now=now)
     assert await auth.revoke_all(pool, site.staff["cw.meyer"], actor=other.user.actor) == 2
     for signed in (first, second):
         assert await auth.session_user(pool, signed.token, now=now, idle_minutes=30) is None
@@ -269,8 +273,8 @@ async def test_csrf_required_for_cookie_posts(client: TestClient) -> None:
 
 
 async def test_bearer_requests_are_exempt_from_csrf(client: TestClient) -> None:
-    body = await sign_in(client, "cw.meyer")
-    client.session.cookie_jar.clear()
+    body = await sign_in(client, "cw.meyer", bearer=True)
+    assert not client.session.cookie_jar.filter_cookies(client.make_url("/"))  # a token or a cookie, not both
     r = await client.post(url(client, "test-protected"), headers={"Authorization": f"Bearer {body['token']}"})
     assert r.status == 200
     r = await client.post(url(client, "test-protected"), headers={"Authorization": "Bearer wrong"})
@@ -293,8 +297,8 @@ async def test_role_check(client: TestClient) -> None:
     assert r.status == 200
 
 
-async def test_require_site(pool: asyncpg.Pool, site: SiteFacts) -> None:
-    signed = await auth.sign_in(pool, username="admin", password="demo-admin", now=datetime.now(UTC))
+async def test_require_site(pool: asyncpg.Pool, site: SiteFacts, checks: PasswordChecks) -> None:
+    signed = await auth.sign_in(pool, checks=checks, username="admin", password="demo-admin", now=datetime.now(UTC))
     auth.require_site(signed.user, site.site_id)
     with pytest.raises(Forbidden):
         auth.require_site(signed.user, site.site_id + 1)
@@ -302,22 +306,23 @@ async def test_require_site(pool: asyncpg.Pool, site: SiteFacts) -> None:
 
 async def test_audit_rows(client: TestClient, conn: asyncpg.Connection, site: SiteFacts) -> None:
     body = await sign_in(client, "admin")
+    token = client.session.cookie_jar.filter_cookies(client.make_url("/"))["staff_session"].value
     await client.delete(url(client, "staff-sign-out"), headers={"X-CSRF-Token": str(body["csrf_token"])})
     rows = await conn.fetch(
         "SELECT site_id, actor, action, subject_type, subject_id, details->>'session' FROM audit_events "
         "WHERE action LIKE 'staff.%' ORDER BY id"
     )
-    admin_id, session = site.staff["admin"], auth.token_hash(str(body["token"]))[:12]
+    admin_id, session = site.staff["admin"], auth.token_hash(token)[:12]
     assert [tuple(r) for r in rows] == [
         (site.site_id, f"staff:{admin_id}", "staff.sign_in", "staff", admin_id, session),
         (site.site_id, f"staff:{admin_id}", "staff.session_revoked", "staff", admin_id, session),
     ]
 
 
-async def test_outdated_hash_is_upgraded(pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+async def test_outdated_hash_is_upgraded(pool: asyncpg.Pool, conn: asyncpg.Connection, checks: PasswordChecks) -> None:
     weak = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1).hash("demo-admin")
     await conn.execute("UPDATE staff SET password_hash = $1 WHERE username = 'admin'", weak)
-    await auth.sign_in(pool, username="admin", password="demo-admin", now=datetime.now(UTC))
+    await auth.sign_in(pool, checks=checks, username="admin", password="demo-admin", now=datetime.now(UTC))
     upgraded = await conn.fetchval("SELECT password_hash FROM staff WHERE username = 'admin'")
     assert upgraded != weak
     assert PasswordHasher().verify(upgraded, "demo-admin")
@@ -331,3 +336,47 @@ async def test_hash_password_round_trip() -> None:
 async def test_control_characters_in_the_username_are_a_plain_refusal(client: TestClient) -> None:
     r = await client.post(url(client, "staff-signin"), json={"username": "\x00adm\x05in", "password": "x\x00"})
     assert r.status == 401
+
+
+async def test_page_scripts_never_receive_the_session_token(client: TestClient) -> None:
+    # A script on a staff page (an injected one, say) reads the answer of the JSON sign-in.
+    r = await client.post(url(client, "staff-signin"), json={"username": "admin", "password": "demo-admin"},
+                          headers={"Origin": str(client.make_url("")).rstrip("/")})
+    assert r.status == 201
+    body = await r.json()
+    assert "token" not in body and body["csrf_token"]
+    cookie = client.session.cookie_jar.filter_cookies(client.make_url("/"))["staff_session"].value
+    assert cookie not in await r.text()
+    assert "HttpOnly" in r.headers["Set-Cookie"]
+    # Nor can it ask for a Bearer token: browsers send Origin with every scripted POST.
+    r = await client.post(url(client, "staff-signin"), headers={"Origin": "https://staff.example", "Accept-Language": "en"},
+                          json={"username": "admin", "password": "demo-admin", "session": "bearer"})
+    assert r.status == 422
+    assert set((await r.json())["fields"]) == {"session"}
+
+
+async def test_api_clients_get_a_bearer_token_and_no_cookie(client: TestClient) -> None:
+    body = await sign_in(client, "admin", bearer=True)
+    assert body["token"]
+    assert "staff_session" not in client.session.cookie_jar.filter_cookies(client.make_url("/"))
+
+
+async def test_accounts_marked_for_single_sign_on_cannot_use_a_password(client: TestClient,
+                                                                         conn: asyncpg.Connection) -> None:
+    english = {"Accept-Language": "en"}
+    await conn.execute("UPDATE staff SET sso = 'subject', oidc_subject = 'https://idp.example|42' "
+                       "WHERE username = 'cw.meyer'")
+    await conn.execute("UPDATE staff SET sso = 'username' WHERE username = 'lead.entrance'")
+    wrong = await client.post(url(client, "staff-signin"), json={"username": "admin", "password": "nope"},
+                              headers=english)
+    for username in ("cw.meyer", "lead.entrance"):
+        r = await client.post(url(client, "staff-signin"), headers=english,
+                              json={"username": username, "password": PASSWORDS[username]})
+        assert r.status == 401
+        assert without_request_id(await r.json()) == without_request_id(await wrong.json())
+    # The form says the same.
+    r = await client.get("/staff/sign-in")
+    token = r.cookies["staff_signin"].value
+    r = await client.post("/staff/sign-in", data={"username": "cw.meyer", "password": PASSWORDS["cw.meyer"],
+                                                  "signin_token": token}, allow_redirects=False)
+    assert r.status == 401 and "staff_session" not in r.cookies

@@ -1,0 +1,28 @@
+"""Read models of the staff request page that join several tables (requests, callbacks, concerns, appointments)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import asyncpg
+
+
+async def client_history(conn: asyncpg.Connection, client_id: int) -> list[dict[str, Any]]:
+    """The client's requests and callbacks, newest first, each request with its latest appointment."""
+    rows = await conn.fetch(
+        """
+        SELECT 'request' AS kind, r.id, r.reference, r.status, r.channel, r.created_at, c.labels,
+               a.start, a.status AS appointment_status, a.arrived_at
+        FROM requests r JOIN concerns c ON c.id = r.concern_id
+        LEFT JOIN LATERAL (
+            SELECT lower(during) AS start, status, arrived_at FROM appointments
+            WHERE request_id = r.id ORDER BY (status = 'confirmed') DESC, id DESC LIMIT 1
+        ) a ON true
+        WHERE r.client_id = $1
+        UNION ALL
+        SELECT 'callback', b.id, b.reference, b.status, b.channel, b.created_at, c.labels, NULL, NULL, NULL
+        FROM callbacks b JOIN concerns c ON c.id = b.concern_id
+        WHERE b.client_id = $1
+        ORDER BY created_at DESC LIMIT 50
+        """, client_id)
+    return [dict(r) for r in rows]

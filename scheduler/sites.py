@@ -1,0 +1,141 @@
+"""Sites (Jobcenter offices): the site row, its working-day calendar and its slowly changing setup.
+
+The setup (teams, concerns, active rule sets) is needed by every intake and changes a few times a year.
+`SetupCache` keeps it per process, keyed by the site's `config_stamp`, which a trigger renews on every change
+to teams, concerns or policies (migration 0006), so a process never plans with a setup older than the site row
+it has just read. The app owns one cache (keys.SITE_SETUPS); without one, the setup is read from the database.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections import OrderedDict
+from dataclasses import dataclass
+from uuid import UUID
+
+import asyncpg
+
+from scheduler.policy import store
+from scheduler.policy.workdays import WorkCalendar
+
+
+@dataclass(frozen=True, slots=True)
+class Site:
+    id: int
+    code: str
+    name: str
+    timezone: str
+    address: str
+    holiday_region: str
+    languages: tuple[str, ...]
+    public_base_url: str
+    email_enabled: bool
+    retention_days: int
+    config_stamp: UUID  # renewed on every change of teams, concerns or rule sets
+
+    def calendar(self) -> WorkCalendar:
+        """The site's working-day calendar (time zone and public holidays)."""
+        return _calendar(self.timezone, self.holiday_region)
+
+
+@functools.lru_cache(maxsize=64)
+def _calendar(tz: str, region: str) -> WorkCalendar:
+    # WorkCalendar caches holidays per year; keep one per site setting for the process.
+    return WorkCalendar(tz=tz, holiday_region=region)
+
+
+SITE_COLUMNS = ("id, code, name, timezone, address, holiday_region, languages, public_base_url, "
+                "email_enabled, retention_days, config_stamp")
+
+
+def _site(row: asyncpg.Record) -> Site:
+    return Site(**{**row, "languages": tuple(row["languages"])})
+
+
+async def site_by_code(conn: asyncpg.Connection, code: str) -> Site | None:
+    """A site by its code."""
+    row = await conn.fetchrow(f"SELECT {SITE_COLUMNS} FROM sites WHERE code = $1", code)
+    return _site(row) if row else None
+
+
+async def site_by_id(conn: asyncpg.Connection, site_id: int) -> Site:
+    """A site by id (it must exist)."""
+    row = await conn.fetchrow(f"SELECT {SITE_COLUMNS} FROM sites WHERE id = $1", site_id)
+    if row is None:
+        raise LookupError(f"site {site_id} does not exist")
+    return _site(row)
+
+
+# -- the site's setup ---------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Teams:
+    by_code: dict[str, int]
+    code_by_id: dict[int, str]
+    default_code: str
+
+
+@dataclass(frozen=True, slots=True)
+class Concern:
+    id: int
+    code: str
+    urgent: bool
+    modes: tuple[str, ...]
+    channels: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class SiteConfig:
+    teams: Teams
+    concerns: dict[str, Concern]  # active concerns by code
+    policies: store.ActivePolicies
+
+
+class SetupCache:
+    """Site setups by (site, config stamp), at most `limit` of them; the least recently used goes first."""
+
+    def __init__(self, limit: int = 1_000) -> None:
+        self.limit = limit
+        self._entries: OrderedDict[tuple[int, UUID], SiteConfig] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    def get(self, site: Site) -> SiteConfig | None:
+        """The cached setup for the site row's stamp, if any."""
+        key = (site.id, site.config_stamp)
+        found = self._entries.get(key)
+        if found is not None:
+            self._entries.move_to_end(key)
+        return found
+
+    def put(self, site: Site, setup: SiteConfig) -> None:
+        """Remember a setup, dropping the least recently used one beyond the bound."""
+        self._entries[(site.id, site.config_stamp)] = setup
+        self._entries.move_to_end((site.id, site.config_stamp))
+        while len(self._entries) > self.limit:
+            self._entries.popitem(last=False)
+
+
+async def setup(conn: asyncpg.Connection, site: Site, cache: SetupCache | None = None) -> SiteConfig:
+    """The site's setup as of the site row's stamp; read from the database only when the cache lacks it."""
+    found = cache.get(site) if cache is not None else None
+    if found is None:
+        found = await _read(conn, site.id)
+        if cache is not None:
+            cache.put(site, found)
+    return found
+
+
+async def _read(conn: asyncpg.Connection, site_id: int) -> SiteConfig:
+    teams = await conn.fetch("SELECT id, code FROM teams WHERE site_id = $1 ORDER BY id", site_id)
+    concerns = await conn.fetch(
+        "SELECT id, code, urgent, modes, channels FROM concerns WHERE site_id = $1 AND active", site_id)
+    by_code = {r["code"]: r["id"] for r in teams}
+    return SiteConfig(
+        teams=Teams(by_code=by_code, code_by_id={v: k for k, v in by_code.items()},
+                    default_code=teams[0]["code"] if teams else ""),  # a site being set up has none yet
+        concerns={r["code"]: Concern(id=r["id"], code=r["code"], urgent=r["urgent"], modes=tuple(r["modes"]),
+                                     channels=tuple(r["channels"])) for r in concerns},
+        policies=await store.active(conn, site_id),
+    )

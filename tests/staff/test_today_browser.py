@@ -1,0 +1,73 @@
+"""The today list in a real browser (Debian chromium + Playwright): an arrival appears without reload, and
+"held" is recorded in one click."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+
+import asyncpg
+import pytest
+from aiohttp import web
+from playwright.async_api import Browser, async_playwright, expect
+
+from scheduler import appointments
+from tests.browser_support import require_chromium
+from tests.factories import SiteFacts, create_appointment
+from tests.staff.test_browser import CHROMIUM, CHROMIUM_ARGS, assert_accessible, screenshot, sign_in
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _chromium_installed() -> None:
+    require_chromium()
+
+
+@pytest.fixture
+async def base_url(app: web.Application) -> AsyncIterator[str]:
+    runner = web.AppRunner(app)
+    await runner.setup()
+    site = web.TCPSite(runner, "127.0.0.1", 0)
+    await site.start()
+    server = site._server
+    assert server is not None and server.sockets  # type: ignore[attr-defined]
+    port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
+    yield f"http://127.0.0.1:{port}"
+    await runner.cleanup()
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[Browser]:
+    async with async_playwright() as pw:
+        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield launched
+        await launched.close()
+
+
+async def test_today_list_shows_an_arrival_live_and_records_held_in_one_click(
+        base_url: str, browser: Browser, pool: asyncpg.Pool, conn: asyncpg.Connection, site: SiteFacts) -> None:
+    appointment_id = await create_appointment(conn, site, start=datetime.now(UTC) - timedelta(minutes=2))
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await sign_in(page, base_url, "cw.meyer")
+    await page.get_by_role("link", name="Heute", exact=True).first.click()
+    await expect(page.get_by_role("heading", level=1)).to_have_text("Heute")
+    row = page.locator(f'tr[data-appointment="{appointment_id}"]')
+    arrived = row.locator('[data-cell="arrived"]')
+    await expect(arrived).to_have_text("–")
+    await assert_accessible(page)
+    loaded_at = await page.evaluate("performance.timeOrigin")
+
+    # The client checks in at the kiosk; the list shows it without a reload (polling every 10 s).
+    async with pool.acquire() as kiosk, kiosk.transaction():
+        await appointments.check_in(kiosk, appointment_id, at=datetime.now(UTC), actor="kiosk:test")
+    await expect(arrived).to_contain_text("angekommen", timeout=25_000)
+    assert await page.evaluate("performance.timeOrigin") == loaded_at  # the same page, not reloaded
+    await screenshot(page, "today")
+
+    # One click: held.
+    await row.locator('button[data-outcome="held"]').click()
+    await expect(page.locator(".flash.ok")).to_contain_text("Der Termin hat stattgefunden")
+    await expect(page.locator(f'tr[data-appointment="{appointment_id}"] [data-cell="outcome"]')).to_contain_text(
+        "stattgefunden")
+    assert await conn.fetchval("SELECT outcome FROM appointments WHERE id = $1", appointment_id) == "held"
+    assert await conn.fetchval("SELECT r.status FROM requests r JOIN appointments a ON a.request_id = r.id "
+                               "WHERE a.id = $1", appointment_id) == "done"
