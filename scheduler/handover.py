@@ -81,9 +81,9 @@ async def confirm(pool: asyncpg.Pool, *, user: StaffUser, staff_id: int, to_staf
                     await moves.move_locked(conn, appointment=appointment, request=request, site=site,
                                             target=target, actor=user.actor, now=now,
                                             reminder_offsets=reminder_offsets)
-                kept.append(appointment.id)
             except DomainError:
-                pass
+                continue  # the colleague is not free then: this appointment goes to the bulk review
+            kept.append(appointment.id)
         to_review = tuple(a.id for a in held.appointments if a.id not in kept)
         # Requests after the appointments: their fresh proposals would otherwise hold the colleague's times.
         for request in held.requests:

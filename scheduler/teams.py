@@ -14,6 +14,8 @@ from typing import Any, Final
 import asyncpg
 from asyncpg.types import Range
 
+from scheduler.errors import ValidationFailed
+from scheduler.i18n import N_
 from scheduler.permissions import Role, StaffUser
 
 # The columns a signed-in staff member is made of (`staff` aliased as st); the sessions query joins them too.
@@ -129,6 +131,12 @@ async def bookable_staff(conn: asyncpg.Connection, site_id: int) -> list[asyncpg
         WHERE s.site_id = $1 AND s.active AND s.role IN ('caseworker', 'team_lead')
         ORDER BY t.name, s.display_name
         """, site_id))
+
+
+def check_bookable(people: Collection[asyncpg.Record], staff_id: int) -> None:
+    """Refuse a caseworker who is not among the site's bookable staff, as a field error on `staff_id`."""
+    if staff_id not in {p["id"] for p in people}:
+        raise ValidationFailed(fields={"staff_id": N_("Please choose a caseworker of this office.")})
 
 
 async def list_staff(conn: asyncpg.Connection, site_id: int) -> list[asyncpg.Record]:

@@ -69,7 +69,7 @@ async def test_https_adds_hsts_and_secure_on_every_cookie(aiohttp_client, https_
 
 
 def _templates() -> list[Path]:
-    return sorted([*PACKAGE_DIR.glob("templates/**/*.html"), PACKAGE_DIR / "kiosk" / "index.html"])
+    return sorted([*PACKAGE_DIR.glob("templates/**/*.html"), PACKAGE_DIR.parent / "kiosk" / "index.html"])
 
 
 @pytest.mark.parametrize("template", _templates(), ids=lambda p: p.name)

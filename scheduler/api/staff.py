@@ -129,8 +129,7 @@ async def slots(request: web.Request) -> web.Response:
     async with request.app[POOL].acquire() as conn:
         found = await requests_.get(conn, request_id)
         check_may_act(user, site_id=found.site_id, team_id=found.team_id, staff_id=found.staff_id)
-        if int(staff_text) not in {p["id"] for p in await teams.bookable_staff(conn, user.site_id)}:
-            raise ValidationFailed(fields={"staff_id": N_("Please choose a caseworker of this office.")})
+        teams.check_bookable(await teams.bookable_staff(conn, user.site_id), int(staff_text))
         site = await sites.site_by_id(conn, user.site_id)
         day = approvals.parse_day(request.query.get("date"), site.calendar().local_date(_now()))
         duration = found.decision.duration if found.decision else None

@@ -23,7 +23,9 @@ from scheduler.policy.rules import Kind
 
 routes = web.RouteTableDef()
 
-KIOSK_DIR = Path(__file__).resolve().parents[1] / "kiosk"  # packaged with the service
+# The kiosk front end lives at the top of the project (kiosk/), beside scheduler/, as the design card lays out;
+# the service runs from the checkout (make run installs it editable), so it is found relative to this file.
+KIOSK_DIR = Path(__file__).resolve().parents[2] / "kiosk"
 TOKEN_HEADER = ratelimit.KIOSK_TOKEN_HEADER
 IDLE_SECONDS = 60
 

@@ -46,8 +46,7 @@ async def move_form(request: web.Request) -> web.Response:
         site = await sites.site_by_id(conn, req.site_id)
         people = await teams.bookable_staff(conn, req.site_id)
         pick_staff = ui.optional_int(request.query.get("staff"), "staff") or appointment.staff_id
-        if pick_staff not in {p["id"] for p in people}:
-            raise ValidationFailed(fields={"staff_id": N_("Please choose a caseworker of this office.")})
+        teams.check_bookable(people, pick_staff)
         day = approvals.parse_day(request.query.get("day"), site.calendar().local_date(appointment.start))
         movable = appointment.status is appointments.AppointmentStatus.confirmed and appointment.start > now
         free = await approvals.free_slots(conn, site=site, staff_id=pick_staff, day=day,

@@ -54,11 +54,6 @@ async def client_messages(conn: asyncpg.Connection, client_id: int) -> list[asyn
     return await outbox.list_for_client(conn, client_id)
 
 
-async def bookable_staff(conn: asyncpg.Connection, site_id: int) -> list[asyncpg.Record]:
-    """Active caseworkers and team leads of a site (for the slot picker and reassignment)."""
-    return await teams.bookable_staff(conn, site_id)
-
-
 @routes.get(REQUEST, name="staff-request")
 @ui.pages
 async def request_page(request: web.Request) -> web.Response:
@@ -72,11 +67,10 @@ async def request_page(request: web.Request) -> web.Response:
         site = await sites.site_by_id(conn, req.site_id)
         day = approvals.parse_day(request.query.get("day"), site.calendar().local_date(now))
         pick_staff = ui.optional_int(request.query.get("staff"), "staff")
-        people = await bookable_staff(conn, req.site_id)
+        people = await teams.bookable_staff(conn, req.site_id)
         free: list[Any] = []
         if pick_staff is not None and req.status in requests_.OPEN:
-            if pick_staff not in {p["id"] for p in people}:
-                raise ValidationFailed(fields={"staff_id": N_("Please choose a caseworker of this office.")})
+            teams.check_bookable(people, pick_staff)
             duration = req.decision.duration if req.decision else timedelta(minutes=30)
             free = await approvals.free_slots(conn, site=site, staff_id=pick_staff, day=day, duration=duration,
                                               now=now)

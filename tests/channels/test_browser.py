@@ -26,18 +26,15 @@ from scheduler.app import create_app
 from scheduler.config import Config
 from scheduler.i18n import translate
 from tests import dbharness
-from tests.browser_support import require_chromium
+from tests.browser_support import CHROMIUM, CHROMIUM_ARGS, require_chromium
 from tests.factories import SiteFacts, create_appointment, create_client, create_request, load_site_facts
 
 playwright_api = pytest.importorskip("playwright.sync_api")
 
-CHROMIUM = Path("/usr/bin/chromium")
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 AXE = PROJECT_DIR / "node_modules" / "axe-core" / "axe.min.js"
 SHOTS = PROJECT_DIR / "tests" / "artifacts" / "screenshots"
 KIOSK_TOKEN = "demo-kiosk-foyer-1"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-        "--disable-sync", "--no-first-run"]
 
 # Each appointment made here goes to the next caseworker, so that none is double-booked.
 CASEWORKERS = itertools.cycle(["cw.yilmaz", "cw.kowalenko", "cw.haddad", "cw.rahimi", "cw.schulz", "cw.ivanova",
@@ -109,7 +106,7 @@ def server(base_config: Config) -> Iterator[Server]:
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
     with playwright_api.sync_playwright() as p:
-        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        launched = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
         yield launched
         launched.close()
 

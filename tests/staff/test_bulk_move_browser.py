@@ -3,45 +3,22 @@ booked appointments, the review preselects a proposal for each, one confirmation
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import date, datetime, timedelta
 
 import asyncpg
 import pytest
-from aiohttp import web
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from scheduler import approvals, sites
 from tests.browser_support import require_chromium
 from tests.factories import SiteFacts, create_appointment, create_request
-from tests.staff.test_browser import CHROMIUM, CHROMIUM_ARGS, assert_accessible, screenshot, sign_in
+from tests.staff.test_browser import assert_accessible, screenshot, sign_in
 from tests.test_moves import NOW
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _chromium_installed() -> None:
     require_chromium()
-
-
-@pytest.fixture
-async def base_url(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert server is not None and server.sockets  # type: ignore[attr-defined]
-    port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def _two_booked_on_one_day(conn: asyncpg.Connection, site: SiteFacts) -> tuple[date, list[int]]:

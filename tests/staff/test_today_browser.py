@@ -3,44 +3,21 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from aiohttp import web
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from scheduler import appointments
 from tests.browser_support import require_chromium
 from tests.factories import SiteFacts, create_appointment
-from tests.staff.test_browser import CHROMIUM, CHROMIUM_ARGS, assert_accessible, screenshot, sign_in
+from tests.staff.test_browser import assert_accessible, screenshot, sign_in
 
 
 @pytest.fixture(autouse=True, scope="module")
 def _chromium_installed() -> None:
     require_chromium()
-
-
-@pytest.fixture
-async def base_url(app: web.Application) -> AsyncIterator[str]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    server = site._server
-    assert server is not None and server.sockets  # type: ignore[attr-defined]
-    port = server.sockets[0].getsockname()[1]  # type: ignore[attr-defined]
-    yield f"http://127.0.0.1:{port}"
-    await runner.cleanup()
-
-
-@pytest.fixture
-async def browser() -> AsyncIterator[Browser]:
-    async with async_playwright() as pw:
-        launched = await pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield launched
-        await launched.close()
 
 
 async def test_today_list_shows_an_arrival_live_and_records_held_in_one_click(
