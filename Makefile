@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench lint browser clean-data
+.PHONY: run test bench lint browser letter-tools clean-data
 
 $(VENV)/.runtime: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -19,16 +19,20 @@ node_modules/.installed: package.json package-lock.json
 	touch $@
 
 ## Start everything (web, kiosk, staff UI, workers) on an embedded PostgreSQL with demo data.
-run: $(VENV)/.runtime node_modules/.installed
+run: $(VENV)/.runtime node_modules/.installed letter-tools
 	$(BIN)/python -m scheduler serve --demo
 
 ## Run every test (unit, PostgreSQL, fake Twilio, SMTP, browser).
-test: $(VENV)/.test node_modules/.installed browser
+test: $(VENV)/.test node_modules/.installed browser letter-tools
 	$(BIN)/python -m pytest
 
 ## Debian's chromium for the browser tests (never a downloaded browser).
 browser:
 	@command -v chromium >/dev/null 2>&1 || scripts/install-chromium
+
+## Debian's DejaVu fonts for letters, and pdftoppm for the letter test's picture.
+letter-tools:
+	@scripts/install-letter-tools
 
 bench: $(VENV)/.test
 	$(BIN)/python -m bench

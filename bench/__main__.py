@@ -23,7 +23,9 @@ from bench import (
     intake,
     intake_shape,
     kiosk,
+    letters_batch,
     lifecycle_jobs,
+    lobby_display,
     openloop,
     outbox_dispatch,
     policy,
@@ -32,7 +34,8 @@ from bench import (
 from scheduler import db
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("ceiling", "intake", "open-loop", "policy", "inbox", "outbox", "wave", "kiosk", "jobs")
+BENCHMARKS = ("ceiling", "intake", "open-loop", "policy", "inbox", "outbox", "wave", "kiosk", "jobs", "letters",
+              "displays")
 
 
 def _line(text: str) -> None:
@@ -161,6 +164,21 @@ def main() -> int:
                   f"{move['conflicts']} {move['conflict_codes']}  {move['seconds']} s in {move['transactions']} tx  "
                   f"outbox +{move['outbox_rows_added']} rows, {move['outbox_rows_cancelled']} cancelled  "
                   f"load avg {move['loadavg_1m_before']} -> {move['loadavg_1m_after']}")
+    if "letters" in args.only:
+        report["letters"] = found = letters_batch.measure(dsn)
+        _line(f"{'batch invitations, ' + str(found['invitations']) + ' planned':55s} {found['plan_s']} s  "
+              f"(planned {found['planned_rows']}, no time {found['unplanned_rows']})")
+        _line(f"{'batch invitations sent, one transaction':55s} {found['send_s']} s  {found['sent']}  "
+              f"outbox rows {found['outbox_rows']}")
+        _line(f"{'letters printed and rendered (fpdf2), ' + str(found['print_letters']):55s} {found['print_s']} s  "
+              f"{found['pdf_pages']} pages, {found['pdf_bytes']} bytes, unicode font {found['unicode_font']}")
+    if "displays" in args.only:
+        report["displays"] = found = lobby_display.measure(dsn)
+        _line(f"{'call displays, ' + str(found['displays']) + ' open, ' + format(found['rate_per_s'], 'g') + ' calls/s':55s}"
+              f" {found['calls']} calls, {found['deliveries']} deliveries ({found['deliveries_missing']} missing)  "
+              f"p50 {found['p50_ms']} ms  p99 {found['p99_ms']} ms  max {found['max_ms']} ms  "
+              f"RSS idle {found['rss_mb_idle']} MB, open {found['rss_mb_with_displays_open']} MB, "
+              f"peak {found['rss_mb_peak']} MB")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(_merge(RESULTS / "latest.json", report), indent=2) + "\n")
     return 0

@@ -2,7 +2,7 @@
 
 It issues the same statements in the same order as an appointment request through `intake.submit`
 (site, client upsert, the routed caseworkers' availability, the one statement that stores request,
-decision, proposals and audit rows, the outbox row), through the same data-access functions. What it
+decision, proposals, audit rows and the receipt SMS), through the same data-access functions. What it
 leaves out is everything the product adds on top: parsing and validation, the policy engine (decision
 and slot search; it reuses one plan made at start), middlewares (rate limits, errors, languages) and
 response rendering. Intake is reported as a ratio of this number.
@@ -24,7 +24,7 @@ from aiohttp import web
 from bench import intake as intake_bench
 from bench.loadgen import LoadResult, load
 from bench.ports import free_port, wait_for
-from scheduler import availability, clients, db, intake, outbox, planning, references, sites
+from scheduler import availability, clients, db, intake, notices, planning, references, sites
 from scheduler import requests as requests_
 from scheduler.policy.rules import Kind
 from scheduler.policy.slots import Slot
@@ -71,13 +71,10 @@ async def shaped_transaction(pool: asyncpg.Pool, state: dict[str, Any], n: int, 
                                        min_free=decision.duration)
         proposals = state["slots"][3 * (n - 1):3 * n]
         new = _new_request(site.id, client.id, state["concern_id"], plan, proposals)
-        stored = await requests_.insert(conn, new, reference=references.new_reference(),
-                                        link_token=references.new_link_token())
+        reference, token = references.new_reference(), references.new_link_token()
+        receipt = notices.request_receipt(client, reference=reference, link_token=token, consent=True)
+        stored = await requests_.insert(conn, new, reference=reference, link_token=token, receipt=receipt)
         assert stored is not None
-        await outbox.enqueue(conn, site_id=site.id, key=f"request:{stored.id}:received", channel="sms",
-                             kind="sms.request_received", recipient=client.phone or "", language="de",
-                             payload={"reference": stored.reference, "token": stored.link_token},
-                             request_id=stored.id)
     return stored.id
 
 
@@ -124,12 +121,13 @@ async def count_statements(dsn: str) -> dict[str, int]:
         async with pool.acquire() as conn:
             conn.add_query_logger(lambda q: seen.append(q.query))
         state = {"n": 0, **await _plan(pool)}
+        setups = sites.SetupCache()  # as the app has one: a site's rules are read once per change, not per request
         counts: dict[str, int] = {}
         for n in (1, 2):  # the first round fills asyncpg's statement and type caches; the second is counted
             seen.clear()
             body = intake_bench.body(10**7 - n)
             await intake.submit(pool, intake.parse_intake(body, kind=Kind.appointment, channel="web",
-                                                          default_site=SITE), now=datetime.now(UTC))
+                                                          default_site=SITE), now=datetime.now(UTC), setups=setups)
             counts["intake"] = len(seen)
             seen.clear()
             await shaped_transaction(pool, state, n, intake_bench.body(10**7 - 10 - n)["phone"])

@@ -9,6 +9,8 @@
   const PHONE_KEYS = ["1", "2", "3", "4", "5", "6", "7", "8", "9", "+", "0"];
   // Date of birth (8 digits) or customer number (3 digits, any letter, 6 digits).
   const IDENTITY_KEYS = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ".split("");
+  // An e-mail address (optional step): letters, digits and the signs addresses commonly hold.
+  const EMAIL_KEYS = "1234567890qwertyuiopasdfghjkl@zxcvbnm._-+".split("");
   const SVG_NS = "http://www.w3.org/2000/svg";
   const FALLBACK_ICON = "fallback";
   const pictograms = new Set();  // the icon names of /kiosk/icons.svg, once it is in the page
@@ -22,7 +24,7 @@
 
   function freshState(lang) {
     return {
-      lang: lang, kind: null, concern: null, weekdays: new Set(), parts: new Set(), phone: "",
+      lang: lang, kind: null, concern: null, weekdays: new Set(), parts: new Set(), phone: "", email: "",
       sms: false, key: newKey(), checkinMode: "reference", checkinValue: "", checkinIdentity: "",
       screen: "start",
     };
@@ -228,12 +230,13 @@
       ["parts", parts.length ? parts.join(", ") : text("any_time")],
       ["phone", state.phone],
     ];
+    if (state.email) rows.push(["email", state.email]);
     rows.forEach(([key, value]) => {
       const dt = document.createElement("dt");
       dt.textContent = text(key);
       const dd = document.createElement("dd");
       dd.textContent = value;
-      if (key === "phone") dd.dir = "ltr";
+      if (key === "phone" || key === "email") dd.dir = "ltr";
       dl.append(dt, dd);
     });
     $("sms-consent").setAttribute("aria-pressed", state.sms ? "true" : "false");
@@ -255,6 +258,7 @@
       renderWeekdays();
     }
     if (name === "phone") { renderPhone(); $("phone-error").textContent = ""; }
+    if (name === "email") { $("email-display").textContent = state.email; $("email-error").textContent = ""; }
     if (name === "confirm") { renderSummary(); $("confirm-error").textContent = ""; }
     if (name === "checkin") renderCheckin();
     if (name === "checkin-identity") renderCheckinIdentity();
@@ -278,6 +282,11 @@
     applyTexts();
     renderLanguages();
     renderConcerns();
+    keypad($("email-keypad"), EMAIL_KEYS, (k) => {
+      state.email = edit(state.email, k, 254);
+      $("email-display").textContent = state.email;
+      $("email-error").textContent = "";
+    });
     keypad($("phone-keypad"), PHONE_KEYS, (k) => {
       state.phone = edit(state.phone, k, 20);
       $("phone-display").textContent = state.phone;
@@ -296,7 +305,7 @@
     $("confirm-error").textContent = text("sending");
     const body = {
       concern: state.concern, phone: state.phone, language: state.lang, sms_consent: state.sms,
-      idempotency_key: state.key,
+      idempotency_key: state.key, email: state.kind === "appointment" && state.email ? state.email : undefined,
       windows: { weekdays: Array.from(state.weekdays).sort(), parts: Array.from(state.parts).sort() },
     };
     try {
@@ -313,6 +322,12 @@
         $("confirm-error").textContent = "";
         go("phone");
         $("phone-error").textContent = fields.phone;
+        return;
+      }
+      if (fields.email) {
+        $("confirm-error").textContent = "";
+        go("email");
+        $("email-error").textContent = fields.email;
         return;
       }
       $("confirm-error").textContent = result.data.message || text("error_generic");
@@ -347,7 +362,7 @@
   }
 
   function clearScreens() {
-    ["phone-display", "phone-error", "confirm-error", "checkin-display", "checkin-identity-display",
+    ["phone-display", "phone-error", "email-display", "email-error", "confirm-error", "checkin-display", "checkin-identity-display",
       "checkin-result", "receipt-reference", "summary"].forEach((id) => { $(id).replaceChildren(); });
     $("receipt-qr").removeAttribute("src");
     $("checkin-result").classList.remove("positive");
@@ -380,7 +395,12 @@
     }));
     document.querySelectorAll("[data-reset]").forEach((b) => b.addEventListener("click", () => reset()));
     $("back").addEventListener("click", back);
-    $("phone-next").addEventListener("click", () => go("confirm"));
+    // The e-mail step only for appointments, where the office allows e-mail; it can always be skipped.
+    $("phone-next").addEventListener("click", () => {
+      go(state.kind === "appointment" && config.email_allowed ? "email" : "confirm");
+    });
+    $("email-skip").addEventListener("click", () => { state.email = ""; go("confirm"); });
+    $("email-next").addEventListener("click", () => go("confirm"));
     $("sms-consent").addEventListener("click", () => {
       state.sms = !state.sms;
       $("sms-consent").setAttribute("aria-pressed", state.sms ? "true" : "false");

@@ -17,14 +17,16 @@ from scheduler.api import admin as admin_api
 from scheduler.api import ops
 from scheduler.api import public as public_api
 from scheduler.api import staff as staff_api
-from scheduler.channels import calendar_links, twilio_hooks
+from scheduler.channels import calendar_links, email_links, phone_appointments, phone_codes, twilio_hooks
+from scheduler.channels import display as display_channel
 from scheduler.channels import kiosk as kiosk_channel
 from scheduler.channels import phone as phone_channel
 from scheduler.channels import web as web_channel
 from scheduler.config import Config
 from scheduler.holds import Holds
 from scheduler.http_errors import ERROR_PAGE, REQUEST_ID_KEY, Handler, error_middleware
-from scheduler.keys import CONFIG, HOLDS, POOL, ROLE, SENDERS, SITE_SETUPS
+from scheduler.keys import CONFIG, HOLDS, LOBBY_FEED, POOL, ROLE, SENDERS, SITE_SETUPS
+from scheduler.lobby_feed import LobbyFeed
 from scheduler.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from scheduler.notify import dispatch
 from scheduler.notify.email import SmtpEmail
@@ -111,10 +113,30 @@ def _add_web(app: web.Application) -> None:
     app.cleanup_ctx.append(staff_oidc.client_ctx)  # the HTTP session towards the single sign-on issuer
     app.cleanup_ctx.append(signin_limits.checks_ctx)  # argon2 in a bounded thread pool
     app.add_routes(web_channel.routes)
+    app.add_routes(email_links.routes)  # confirming an e-mail address typed on the web form or kiosk (issue 15)
     app.add_routes(kiosk_channel.routes)
     app.add_routes(phone_channel.routes)
+    app.add_routes(phone_appointments.routes)  # the IVR's appointment requests (issue 17)
+    app.add_routes(phone_codes.routes)  # the IVR's confirm or cancel by reference code (issue 17)
+    app.add_routes(display_channel.routes)
+    app.cleanup_ctx.append(_lobby_feed)  # call displays and the front desk hear calls and arrivals
+    app.on_shutdown.append(_end_lobby_streams)
     app.router.add_static("/static/", PACKAGE_DIR / "static", name="static")
     app[ERROR_PAGE] = web_channel.error_page
+
+
+async def _lobby_feed(app: web.Application) -> AsyncIterator[None]:
+    """This process's LISTEN connection for lobby changes (see scheduler/lobby_feed.py)."""
+    app[LOBBY_FEED] = feed = LobbyFeed(app[CONFIG].database.url)
+    feed.start()
+    yield
+    await feed.stop()
+
+
+async def _end_lobby_streams(app: web.Application) -> None:
+    """At shutdown, end the open display and front-desk streams (they reconnect to another process)."""
+    if LOBBY_FEED in app:
+        app[LOBBY_FEED].close_streams()
 
 
 # -- notifications ------------------------------------------------------------------------------

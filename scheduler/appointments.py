@@ -140,6 +140,29 @@ async def book(conn: asyncpg.Connection, *, site_id: int, request_id: int, clien
     return await get(conn, appointment_id)
 
 
+async def book_many(conn: asyncpg.Connection, items: Sequence[tuple[Any, ...]], *, actor: str) -> list[Appointment]:
+    """Book many (site, request, client, staff, start, end, mode, room) at once; SlotTaken if any clashes (none is)."""
+    try:
+        ids = await conn.fetch(
+            """
+            INSERT INTO appointments (site_id, request_id, client_id, staff_id, during, mode, room, ical_uid,
+                                      created_by)
+            SELECT b.site_id, b.request_id, b.client_id, b.staff_id, tstzrange(b.start_at, b.end_at), b.mode,
+                   b.room, replace(gen_random_uuid()::text, '-', '') || '@termine.jobcenter', $9
+            FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::timestamptz[],
+                        $6::timestamptz[], $7::text[], $8::text[])
+                 AS b(site_id, request_id, client_id, staff_id, start_at, end_at, mode, room)
+            RETURNING id
+            """, *([i[k] for i in items] for k in range(8)), actor)
+    except (asyncpg.ExclusionViolationError, asyncpg.DeadlockDetectedError) as e:
+        raise SlotTaken() from e
+    booked = await get_many(conn, [r["id"] for r in ids])
+    await audit.record_many(conn, actor=actor, action="appointment.book", subject_type="appointment", events=[(
+        a.site_id, a.id, {"request_id": a.request_id, "staff_id": a.staff_id, "start": a.start.isoformat()})
+        for a in booked.values()])
+    return list(booked.values())
+
+
 async def cancel(conn: asyncpg.Connection, appointment_id: int, *, actor: str, reason: str) -> Appointment:
     """Cancel a confirmed appointment; its SEQUENCE grows so calendars replace the event."""
     row = await conn.fetchrow(

@@ -10,7 +10,18 @@ from typing import Any
 
 import asyncpg
 
-from scheduler import appointments, audit, callbacks, clients, concerns, freed_slots, notices, planning, slot_offers
+from scheduler import (
+    appointments,
+    audit,
+    callbacks,
+    clients,
+    concerns,
+    freed_slots,
+    invitation_evidence,
+    notices,
+    planning,
+    slot_offers,
+)
 from scheduler import proposals as proposals_
 from scheduler import requests as requests_
 from scheduler.appointments import Appointment
@@ -27,7 +38,15 @@ async def confirm(pool: asyncpg.Pool, *, request_id: int, actor: str) -> Appoint
             raise InvalidTransition()
         await audit.record(conn, site_id=request.site_id, actor=actor, action="appointment.client_confirmed",
                            subject_type="appointment", subject_id=appointment.id)
+        await invitation_evidence.record(conn, request_id=request_id, kind=invitation_evidence.EvidenceKind.confirmed,
+                                         at=datetime.now(UTC), channel=_evidence_channel(actor))
         return appointment
+
+
+def _evidence_channel(actor: str) -> str | None:
+    """The channel a client acted through ("client:web" -> "web"), for an invitation's evidence."""
+    channel = actor.partition(":")[2]
+    return channel if channel in invitation_evidence.EvidenceChannel.__members__ else None
 
 
 async def cancel(pool: asyncpg.Pool, *, request_id: int, actor: str, now: datetime,
@@ -39,6 +58,10 @@ async def cancel(pool: asyncpg.Pool, *, request_id: int, actor: str, now: dateti
         appointment = await appointments.latest_for_request(conn, request_id)
         request = await requests_.transition(conn, request_id, to=requests_.Status.withdrawn, actor=actor,
                                              site_id=request.site_id)
+        if actor.startswith("client:"):  # staff withdrawing for the client is no answer of the client's
+            await invitation_evidence.record(conn, request_id=request_id,
+                                             kind=invitation_evidence.EvidenceKind.declined, at=now,
+                                             channel=_evidence_channel(actor))
         await proposals_.clear(conn, request_id)
         if appointment is not None and appointment.status is appointments.AppointmentStatus.confirmed:
             cancelled = await appointments.cancel(conn, appointment.id, actor=actor, reason="client")

@@ -61,6 +61,32 @@ async def upsert_by_phone(conn: asyncpg.Connection, *, site_id: int, phone: str,
     return Client(**row)
 
 
+async def upsert_by_customer_number(conn: asyncpg.Connection, *, site_id: int, customer_number: str,
+                                    name: str | None, language: str) -> Client:
+    """Find the client with this customer number at the site, or create one without a phone (staff only).
+
+    Only staff call this (an invitation of a client without a mobile number): customer number, name and
+    language count as verified. Concurrent calls for the same number wait for each other (advisory lock), so
+    one client is created, not two.
+    """
+    await conn.execute("SELECT pg_advisory_xact_lock(hashtext('client-customer-number'), hashtext($1))",
+                       f"{site_id}:{customer_number}")
+    row = await conn.fetchrow(
+        f"""
+        UPDATE clients SET name = coalesce($3, name), language = $4, language_verified = true, updated_at = now()
+        WHERE id = (SELECT id FROM clients WHERE site_id = $1 AND customer_number = $2 AND erased_at IS NULL
+                    ORDER BY id LIMIT 1)
+        RETURNING {COLUMNS}
+        """, site_id, customer_number, name, language)
+    if row is None:
+        row = await conn.fetchrow(
+            f"""
+            INSERT INTO clients (site_id, customer_number, name, language, language_verified)
+            VALUES ($1, $2, $3, $4, true) RETURNING {COLUMNS}
+            """, site_id, customer_number, name, language)
+    return Client(**row)
+
+
 async def confirm_sms(conn: asyncpg.Connection, *, site_id: int, phone: str) -> bool:
     """The number itself agreed to SMS (it answered); True when it had not before."""
     result: str = await conn.execute(

@@ -130,6 +130,15 @@ class FreedSlotsConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class InvitationsConfig:
+    presumed_receipt_days: int = 4   # a posted letter counts as received this many days after posting (§ 37 SGB X)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.presumed_receipt_days <= 14:
+            raise ConfigError("invitations.presumed_receipt_days must be between 1 and 14")
+
+
+@dataclass(frozen=True, slots=True)
 class PrivacyConfig:
     link_token_days_after_case: int = 30   # a client's link stops working this many days after its case ended
 
@@ -152,6 +161,7 @@ class Config:
     privacy: PrivacyConfig = PrivacyConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
     freed_slots: FreedSlotsConfig = FreedSlotsConfig()
+    invitations: InvitationsConfig = InvitationsConfig()
     logging: LoggingConfig = LoggingConfig()
     reminder_offsets_minutes: tuple[int, ...] = (24 * 60, 120)
     default_site: str = "musterstadt"

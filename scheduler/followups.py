@@ -55,6 +55,7 @@ class Followup:
     status: FollowUpStatus
     created_at: datetime
     reference: str | None = None  # of the request or callback, where a list shows it
+    holder: str | None = None  # the caseworker who holds it, where a team's list shows it
 
 
 _COLUMNS: Final = """id, site_id, cause, appointment_id, callback_id, request_id, client_id, team_id, staff_id, action,
@@ -203,19 +204,23 @@ async def _invite(conn: asyncpg.Connection, case: _Case, *, site: sites.Site, le
 
 
 async def list_open_tasks(conn: asyncpg.Connection, *, site_id: int, staff_id: int | None,
-                          team_id: int | None, limit: int = 50) -> list[Followup]:
-    """Open follow-up tasks for a caseworker's inbox: theirs, and their team's that nobody holds."""
+                          team_id: int | None, whole_team: bool = False, limit: int = 50) -> list[Followup]:
+    """Open follow-up tasks for a caseworker's inbox: theirs, and their team's that nobody holds; with
+    `whole_team` (the team view), every open task of the team, whoever holds it."""
     columns = ", ".join(f"f.{c.strip()}" for c in _COLUMNS.split(","))
     rows = await conn.fetch(
         f"""
-        SELECT {columns}, coalesce(r.reference, b.reference) AS reference
+        SELECT {columns}, coalesce(r.reference, b.reference) AS reference, s.display_name AS holder
         FROM followups f
         LEFT JOIN requests r ON r.id = f.request_id
         LEFT JOIN callbacks b ON b.id = f.callback_id
-        WHERE f.site_id = $1 AND f.status = 'open' AND (f.staff_id = $2 OR (f.staff_id IS NULL AND f.team_id = $3))
+        LEFT JOIN staff s ON s.id = f.staff_id
+        WHERE f.site_id = $1 AND f.status = 'open'
+          AND CASE WHEN $5 THEN f.team_id = $3
+                   ELSE f.staff_id = $2 OR (f.staff_id IS NULL AND f.team_id = $3) END
         ORDER BY f.created_at, f.id LIMIT $4
         """,
-        site_id, staff_id, team_id, limit,
+        site_id, staff_id, team_id, limit, whole_team,
     )
     return [_from_row(r) for r in rows]
 

@@ -43,7 +43,8 @@ async def offer(conn: asyncpg.Connection, appointment: Appointment, *, now: date
     site = await sites.site_by_id(conn, appointment.site_id)
     calendar = site.calendar()
     active = await store.active(conn, site.id)
-    ruleset, _ = store.layered(("team", active.teams.get(team_id)), ("site", active.site))
+    team_rules = active.teams.get(team_id) if team_id is not None else None
+    ruleset, _ = store.layered(("team", team_rules), ("site", active.site))
     queue = order([QueueItem(r.id, r.priority, r.created_at, r.manual_rank) for r in waiting], ruleset.ordering,
                   now=now, calendar=calendar)
     by_id = {r.id: r for r in waiting}

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from scheduler import appointments, audit, callbacks, moves, planning, sites, teams
+from scheduler import appointments, audit, callbacks, freed_slots, moves, planning, sites, teams
 from scheduler import requests as requests_
 from scheduler.appointments import Appointment
 from scheduler.errors import DomainError, Forbidden, NotFound, ValidationFailed
@@ -59,7 +59,7 @@ async def preview(conn: asyncpg.Connection, *, user: StaffUser, staff_id: int, n
 
 
 async def confirm(pool: asyncpg.Pool, *, user: StaffUser, staff_id: int, to_staff_id: int | None, now: datetime,
-                  reminder_offsets: tuple[timedelta, ...]) -> Result:
+                  reminder_offsets: tuple[timedelta, ...], sms_offer_max: int = freed_slots.SMS_OFFER_MAX) -> Result:
     """Hand everything over and deactivate the person, in one transaction. The caller ends their sessions."""
     if staff_id == user.id:
         raise ValidationFailed(N_("You cannot deactivate yourself."))
@@ -80,7 +80,7 @@ async def confirm(pool: asyncpg.Pool, *, user: StaffUser, staff_id: int, to_staf
                 async with conn.transaction():  # a savepoint: a busy colleague leaves it for the review
                     await moves.move_locked(conn, appointment=appointment, request=request, site=site,
                                             target=target, actor=user.actor, now=now,
-                                            reminder_offsets=reminder_offsets)
+                                            reminder_offsets=reminder_offsets, sms_offer_max=sms_offer_max)
             except DomainError:
                 continue  # the colleague is not free then: this appointment goes to the bulk review
             kept.append(appointment.id)

@@ -16,11 +16,16 @@ from typing import Any, TypeVar
 import asyncpg
 
 from scheduler import (
+    addresses,
     audit,
     callbacks,
     clients,
+    email_addresses,
     idempotency,
+    letter_triggers,
+    notice_templates,
     notices,
+    outbox,
     phones,
     planning,
     references,
@@ -62,7 +67,11 @@ class Intake:
     created_by: int | None = None          # staff id, for invitations
     invitation: str | None = None          # voluntary | mandatory
     notice_text: str | None = None
+    notice: notice_templates.Chosen | None = None  # invitations: attached in the invitation's own transaction
     route_staff_id: int | None = None      # invitations go to the inviting caseworker
+    postal_address: addresses.Address | None = None  # invitations: where a letter goes (given by staff)
+    electronic_consent: bool = False       # invitations: staff recorded consent to electronic notice
+    email: str | None = None               # appointment requests where the site allows e-mail (email_addresses)
 
 
 def _fingerprint(intake: Intake) -> str | None:
@@ -72,7 +81,8 @@ def _fingerprint(intake: Intake) -> str | None:
         "site": intake.site, "kind": intake.kind.value, "channel": str(intake.channel), "concern": intake.concern,
         "phone": intake.phone, "language": intake.language, "modes": list(intake.modes),
         "windows": dict(intake.windows), "note": intake.note, "sms_consent": intake.sms_consent,
-        "customer_number": intake.customer_number, "name": intake.name})
+        "customer_number": intake.customer_number, "name": intake.name,
+        **({"email": intake.email} if intake.email else {})})
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +115,7 @@ def clean_text(value: object, *, name: str, limit: int, multiline: bool = False,
 
 
 def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: Channel | str, default_site: str,
-                 countries: Collection[str] = ("DE",)) -> Intake:
+                 countries: Collection[str] = ("DE",), phone_optional: bool = False) -> Intake:
     """Validate a client's submission (JSON, form or kiosk) into an Intake; field errors are collected.
 
     The phone number must be from one of `countries` (config sms.allowed_countries).
@@ -124,8 +134,9 @@ def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: Channel | str,
     raw_phone = data.get("phone")
     phone = ""
     try:
-        phone = phones.normalise(raw_phone if isinstance(raw_phone, str) else "",
-                                 landline_ok=kind is Kind.callback, countries=countries)
+        if not (phone_optional and raw_phone in (None, "")):  # staff may invite by customer number and name
+            phone = phones.normalise(raw_phone if isinstance(raw_phone, str) else "",
+                                     landline_ok=kind is Kind.callback, countries=countries)
     except ValidationFailed as e:
         errors.update(e.fields)
     modes = data.get("modes") or []
@@ -135,6 +146,9 @@ def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: Channel | str,
     windows = _parse_windows(data.get("windows") or {}, errors)
     note = clean_text(data.get("note"), name="note", limit=500, multiline=True, errors=errors)
     name, customer, consent, key = _parse_person(data, errors)
+    email = email_addresses.parse(data.get("email"), errors) if kind is Kind.appointment else None
+    if not phone and "phone" not in errors and not (customer and name):
+        errors["customer_number"] = N_("Without a mobile number, please give the customer number and the name.")
     site = data.get("site") or default_site
     if not isinstance(site, str) or not re.fullmatch(r"[a-z0-9-]{2,40}", site):
         errors["site"] = N_("This office is unknown.")
@@ -142,7 +156,7 @@ def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: Channel | str,
         raise ValidationFailed(fields=errors)
     return Intake(site=str(site), kind=kind, channel=Channel(channel), concern=str(concern), phone=phone,
                   language=language, modes=tuple(dict.fromkeys(modes)), windows=windows, note=note,
-                  sms_consent=bool(consent), customer_number=customer, name=name, idempotency_key=key)
+                  sms_consent=bool(consent), customer_number=customer, name=name, idempotency_key=key, email=email)
 
 
 def _parse_person(data: Mapping[str, Any], errors: dict[str, str]) -> tuple[str | None, str | None, object, Any]:
@@ -224,9 +238,7 @@ async def submit(pool: asyncpg.Pool, intake: Intake, *, now: datetime, reminder_
             if earlier is not None:
                 return earlier
             concern = await _concern(conn, site, intake.concern, intake.channel, setups)
-            client = await clients.upsert_by_phone(
-                conn, site_id=site.id, phone=intake.phone, language=intake.language,
-                staff=intake.created_by is not None, sms_consent=intake.sms_consent)
+            client = await _client(conn, site.id, intake)
             if intake.kind is Kind.callback:
                 result = await _submit_callback(conn, site, intake, concern, client, now=now)
             else:
@@ -234,6 +246,18 @@ async def submit(pool: asyncpg.Pool, intake: Intake, *, now: datetime, reminder_
                                                reminder_offsets=reminder_offsets, held=held, setups=setups)
     INTAKE.labels(intake.kind.value, intake.channel).inc()
     return result
+
+
+async def _client(conn: asyncpg.Connection, site_id: int, intake: Intake) -> clients.Client:
+    if intake.phone:
+        return await clients.upsert_by_phone(
+            conn, site_id=site_id, phone=intake.phone, language=intake.language,
+            staff=intake.created_by is not None, sms_consent=intake.sms_consent)
+    # Only staff invite without a number: their customer number and name are verified.
+    if intake.kind is not Kind.appointment or intake.created_by is None or not intake.customer_number:
+        raise ValidationFailed(fields={"phone": N_("Please enter a mobile number, so that we can send you an SMS.")})
+    return await clients.upsert_by_customer_number(conn, site_id=site_id, customer_number=intake.customer_number,
+                                                   name=intake.name, language=intake.language)
 
 
 async def _earlier(conn: asyncpg.Connection, site_id: int, intake: Intake) -> Submitted | None:
@@ -291,19 +315,34 @@ async def _submit_request(conn: asyncpg.Connection, site: sites.Site, intake: In
         status=requests_.Status.proposed if proposals else requests_.Status.received,
         decision=plan.decision, team_id=plan.team_id, staff_id=plan.staff_id, deadline_at=plan.deadline_at,
         policy_ids=plan.policy_ids, proposals=proposals, events=events)
+
+    def receipt(reference: str, token: str) -> outbox.Receipt | None:
+        if intake.invitation is not None:  # an invitation's message goes out when a time is chosen
+            return None
+        return notices.request_receipt(client, reference=reference, link_token=token, consent=intake.sms_consent)
+
     stored = await _insert_with_fresh_codes(
-        conn, site.id, intake,
-        lambda reference, token: requests_.insert(conn, new, reference=reference, link_token=token))
+        conn, site.id, intake, lambda reference, token: requests_.insert(
+            conn, new, reference=reference, link_token=token, receipt=receipt(reference, token)))
     if isinstance(stored, Submitted):  # a concurrent retry with the same key won the insert
         return stored
     status = stored.status
+    if intake.email:  # before an auto-booking, whose invite may go to a staff-given address
+        await email_addresses.given(conn, site_id=site.id, client_id=client.id, request_id=stored.id,
+                                    email=intake.email, channel=intake.channel, staff_id=intake.created_by,
+                                    language=intake.language, link_token=stored.link_token, now=now)
     if auto_book:
         await planning.book(conn, request=stored, slot=slots[0], actor=planning.AUTO_CONFIRM, now=now,
                             reminder_offsets=reminder_offsets)
         status = requests_.Status.scheduled
-    if intake.invitation is None:
-        await notices.request_received(conn, client=client, request_id=stored.id, reference=stored.reference,
-                                       link_token=stored.link_token, kind="request", consent=intake.sms_consent)
+    if intake.notice is not None and intake.created_by is not None:
+        await notice_templates.attach_new(conn, request_id=stored.id, site_id=site.id, chosen=intake.notice,
+                                          staff_id=intake.created_by, now=now)
+    if intake.invitation is not None:
+        await letter_triggers.invitation_created(
+            conn, site_id=site.id, client_id=client.id, phone=client.phone, request_id=stored.id,
+            invitation=intake.invitation, address=intake.postal_address, electronic_consent=intake.electronic_consent,
+            staff_id=intake.created_by, now=now)
     return Submitted(Kind.appointment, stored.id, stored.reference, stored.link_token, status.value,
                      intake.language)
 

@@ -8,6 +8,8 @@ PostgreSQL advisory lock. Reminders need no job of their own: they are outbox ro
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -19,7 +21,7 @@ from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from scheduler import approvals, expiry, outcomes, ratelimit, retention, slot_offers
+from scheduler import approvals, expiry, lobby_calls, outcomes, ratelimit, retention, slot_offers
 from scheduler.keys import CONFIG, POOL, SENDERS
 from scheduler.metrics import JOB_RUNS
 from scheduler.notify import dispatch
@@ -28,6 +30,9 @@ from scheduler.staff import auth, signin_limits
 log = logging.getLogger(__name__)
 
 JobFunction = Callable[[web.Application, datetime], Awaitable[object]]
+# Singleton jobs of one process that may run at once: each holds a pooled connection for its lock, so with
+# the pool's 10 connections, 2 leave room for their work and for sending.
+SINGLETON_SLOTS = 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,12 @@ async def expire_slot_offers(app: web.Application, now: datetime) -> object:
         return await slot_offers.expire_passed(conn, now=now)
 
 
+async def purge_lobby_calls(app: web.Application, now: datetime) -> object:
+    """Forget calls of earlier days: the displays and lists show today's; the audit trail keeps who called."""
+    async with app[POOL].acquire() as conn:
+        return await lobby_calls.delete_before(conn, before=now - lobby_calls.KEPT)
+
+
 JOBS: tuple[Job, ...] = (
     Job("outbox-dispatch", dispatch_outbox, "outbox_interval_seconds"),
     Job("outbox-sweep", sweep_outbox, "sweep_interval_seconds", singleton=True),
@@ -118,17 +129,24 @@ JOBS: tuple[Job, ...] = (
     Job("expiry", expire_requests, "expiry_interval_seconds", singleton=True),
     Job("passed-proposals", replan_passed_proposals, "passed_proposals_interval_seconds", singleton=True),
     Job("slot-offers", expire_slot_offers, "passed_proposals_interval_seconds", singleton=True),
+    Job("lobby-calls", purge_lobby_calls, "retention_interval_seconds", singleton=True),
 )
 
 
-async def run_job(app: web.Application, job: Job, *, now: datetime | None = None) -> bool:
-    """Run one job now; False when a singleton job is already running elsewhere. Errors are logged."""
+async def run_job(app: web.Application, job: Job, *, now: datetime | None = None,
+                  slots: asyncio.Semaphore | None = None) -> bool:
+    """Run one job now; False when a singleton job is already running elsewhere. Errors are logged.
+
+    A singleton holds a pooled connection for its lock while it runs and takes others for its work; `slots`
+    (the process's, see scheduler_ctx) bounds how many do so at once, so jobs that start together can't hold
+    every connection of the pool and wait for one more.
+    """
     now = now or datetime.now(UTC)
     try:
         if not job.singleton:
             await job.function(app, now)
         else:
-            async with app[POOL].acquire() as conn:
+            async with slots or contextlib.nullcontext(), app[POOL].acquire() as conn:
                 # Session-level lock on this connection: released below, or by PostgreSQL if we die.
                 got = await conn.fetchval("SELECT pg_try_advisory_lock(hashtext('scheduler-job'), hashtext($1))",
                                           job.id)
@@ -157,9 +175,11 @@ async def scheduler_ctx(app: web.Application) -> AsyncIterator[None]:
     cfg = app[CONFIG].jobs
     sched = AsyncIOScheduler(jobstores={"default": MemoryJobStore()}, executors={"default": AsyncIOExecutor()},
                              timezone=UTC)
+    slots = asyncio.Semaphore(SINGLETON_SLOTS)
     for job in JOBS:
-        sched.add_job(run_job, "interval", seconds=float(getattr(cfg, job.interval)), args=[app, job], id=job.id,
-                      max_instances=1, coalesce=True, misfire_grace_time=30, next_run_time=datetime.now(UTC))
+        sched.add_job(run_job, "interval", seconds=float(getattr(cfg, job.interval)), args=[app, job],
+                      kwargs={"slots": slots}, id=job.id, max_instances=1, coalesce=True, misfire_grace_time=30,
+                      next_run_time=datetime.now(UTC))
     sched.start()
     log.info("periodic jobs started", extra={"jobs": [j.id for j in JOBS]})
     yield

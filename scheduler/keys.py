@@ -7,6 +7,7 @@ from aiohttp import web
 
 from scheduler.config import Config
 from scheduler.holds import Holds
+from scheduler.lobby_feed import LobbyFeed
 from scheduler.notify.dispatch import Senders
 from scheduler.sites import SetupCache
 
@@ -17,3 +18,4 @@ ROLE = web.AppKey("role", str)
 SENDERS = web.AppKey("senders", Senders)
 HOLDS = web.AppKey("holds", Holds)  # this process's recent proposals (see scheduler/holds.py)
 SITE_SETUPS = web.AppKey("site_setups", SetupCache)  # each site's teams, concerns and rule sets, by config stamp
+LOBBY_FEED = web.AppKey("lobby_feed", LobbyFeed)  # calls and arrivals heard by this process (LISTEN lobby)

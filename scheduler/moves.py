@@ -95,7 +95,8 @@ async def _validated_slot(conn: asyncpg.Connection, *, appointment: Appointment,
 
 async def move_locked(conn: asyncpg.Connection, *, appointment: Appointment, request: requests_.Request,
                       site: sites.Site, target: Target, actor: str, now: datetime,
-                      reminder_offsets: tuple[timedelta, ...], batch: BatchFacts | None = None) -> Appointment:
+                      reminder_offsets: tuple[timedelta, ...], batch: BatchFacts | None = None,
+                      sms_offer_max: int = freed_slots.SMS_OFFER_MAX) -> Appointment:
     """Move one appointment inside the caller's transaction (its request locked): validate, move, reroute,
     tell the client, offer the old time. The caller has checked permissions; a caller moving many in one
     transaction passes what it read for all of them at once (`batch`), and holds a savepoint around each."""
@@ -118,7 +119,7 @@ async def move_locked(conn: asyncpg.Connection, *, appointment: Appointment, req
                                         reminder_offsets=reminder_offsets, now=now, moved=True,
                                         consent=request.sms_consent)
     if await _bookable_again(conn, appointment, site=site, now=now, active_sites=active_sites):
-        await freed_slots.offer(conn, appointment, now=now)
+        await freed_slots.offer(conn, appointment, now=now, sms_offer_max=sms_offer_max)
     return moved
 
 
@@ -140,7 +141,7 @@ async def _lock(conn: asyncpg.Connection, appointment_id: int) -> tuple[Appointm
 
 
 async def move(pool: asyncpg.Pool, *, target: Target, user: StaffUser, now: datetime,
-               reminder_offsets: tuple[timedelta, ...]) -> Appointment:
+               reminder_offsets: tuple[timedelta, ...], sms_offer_max: int = freed_slots.SMS_OFFER_MAX) -> Appointment:
     """Staff move one booked appointment to a free slot; a taken slot answers SlotTaken with fresh proposals."""
     try:
         async with pool.acquire() as conn, conn.transaction():
@@ -148,7 +149,8 @@ async def move(pool: asyncpg.Pool, *, target: Target, user: StaffUser, now: date
             check_may_act(user, site_id=request.site_id, team_id=request.team_id, staff_id=appointment.staff_id)
             site = await sites.site_by_id(conn, request.site_id)
             return await move_locked(conn, appointment=appointment, request=request, site=site, target=target,
-                                     actor=user.actor, now=now, reminder_offsets=reminder_offsets)
+                                     actor=user.actor, now=now, reminder_offsets=reminder_offsets,
+                                     sms_offer_max=sms_offer_max)
     except SlotTaken:
         async with pool.acquire() as conn:
             appointment = await appointments.get(conn, target.appointment_id)
@@ -233,7 +235,8 @@ async def review(pool: asyncpg.Pool, *, source: str, source_id: int, user: Staff
 
 
 async def bulk_move(pool: asyncpg.Pool, *, targets: Sequence[Target], user: StaffUser, now: datetime,
-                    reminder_offsets: tuple[timedelta, ...]) -> BulkResult:
+                    reminder_offsets: tuple[timedelta, ...],
+                    sms_offer_max: int = freed_slots.SMS_OFFER_MAX) -> BulkResult:
     """Move a confirmed batch in one transaction: each row moves or is listed as a conflict (taken slot,
     already changed, invalid); the others still move. Every row is permission-checked first."""
     _check_lead(user)
@@ -265,7 +268,8 @@ async def bulk_move(pool: asyncpg.Pool, *, targets: Sequence[Target], user: Staf
             try:
                 async with conn.transaction():  # a savepoint per row: a conflict leaves the rest
                     await move_locked(conn, appointment=appointment, request=request, site=site, target=target,
-                                      actor=user.actor, now=now, reminder_offsets=reminder_offsets, batch=batch)
+                                      actor=user.actor, now=now, reminder_offsets=reminder_offsets, batch=batch,
+                                      sms_offer_max=sms_offer_max)
                 moved.append(appointment.id)
             except DomainError as e:
                 conflicts.append((appointment.id, e.code))

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from scheduler import callbacks, outbox
+from scheduler import callbacks, email_addresses, outbox
 from scheduler import requests as requests_
 from scheduler.appointments import Appointment
 from scheduler.clients import Client
@@ -45,6 +45,17 @@ async def request_received(conn: asyncpg.Connection, *, client: Client, request_
         payload={"reference": reference, "token": link_token},
         request_id=request_id if kind == "request" else None, callback_id=request_id if kind == "callback" else None,
     )
+
+
+def request_receipt(client: Client, *, reference: str, link_token: str, consent: bool) -> outbox.Receipt | None:
+    """The receipt of a new appointment request, for `requests.insert` to queue with the request in one
+    statement (the same message, key and rule as `request_received`); None when no SMS may go out."""
+    if not may_sms(client, consent=consent, receipt=True):
+        return None
+    assert client.phone
+    return outbox.Receipt(key_prefix="request:", key_suffix=":received", channel="sms", kind="sms.request_received",
+                          recipient=client.phone, language=client.language,
+                          payload={"reference": reference, "token": link_token})
 
 
 async def appointment_confirmed(conn: asyncpg.Connection, *, client: Client, appointment: Appointment,
@@ -155,9 +166,10 @@ def _request_ended(*, client: Client, request_id: int, reference: str, link_toke
 
 async def _invite_email(conn: asyncpg.Connection, *, client: Client, appointment: Appointment,
                         link_token: str) -> None:
-    row = await conn.fetchrow("SELECT s.email_enabled, c.email FROM sites s, clients c WHERE s.id = $1 AND c.id = $2",
-                              client.site_id, client.id)
-    await invite_email(conn, site_email_enabled=row["email_enabled"], client_email=row["email"],
+    # The client's staff-verified address, else the one confirmed with this very request (email_addresses).
+    enabled, address = await email_addresses.invite_address(conn, site_id=client.site_id, client_id=client.id,
+                                                            request_id=appointment.request_id)
+    await invite_email(conn, site_email_enabled=enabled, client_email=address,
                        appointment=appointment, language=client.language, link_token=link_token)
 
 
@@ -214,3 +226,23 @@ async def slot_offer_gone(conn: asyncpg.Connection, *, client: Client, request: 
         kind="sms.slot_offer_gone", recipient=client.phone, language=client.language,
         payload={"offer_id": offer_id, "token": request.link_token}, request_id=request.id,
     )
+
+
+async def appointments_confirmed_many(conn: asyncpg.Connection, booked: Sequence[tuple[Client, Appointment, str]],
+                                      *, reminder_offsets: tuple[timedelta, ...], now: datetime) -> int:
+    """`appointment_confirmed` for many new appointments (client, appointment, link token) in one statement:
+    the same messages and keys, for clients whose request consented (a batch invitation's do); no e-mail."""
+    queued = []
+    for client, a, token in booked:
+        if not may_sms(client, consent=True):
+            continue
+        assert client.phone
+        payload = {"appointment_id": a.id, "token": token}
+        queued.append(outbox.Queued(a.site_id, f"appointment:{a.id}:confirmed:{a.sequence}", "sms",
+                                    "sms.appointment_confirmed", client.phone, client.language, payload,
+                                    request_id=a.request_id, appointment_id=a.id))
+        queued.extend(outbox.Queued(a.site_id, f"appointment:{a.id}:reminder:{int(o.total_seconds())}:{a.sequence}",
+                                    "sms", "sms.reminder", client.phone, client.language, payload,
+                                    request_id=a.request_id, appointment_id=a.id, due_at=a.start - o)
+                      for o in reminder_offsets if a.start - o > now)
+    return await outbox.enqueue_many(conn, queued)

@@ -42,6 +42,34 @@ async def enqueue(conn: asyncpg.Connection, *, site_id: int, key: str, channel: 
 
 
 @dataclass(frozen=True, slots=True)
+class Receipt:
+    """A message queued by the statement inserting its row (`receipt_insert`); key: prefix + row id + suffix."""
+
+    key_prefix: str
+    key_suffix: str
+    channel: str
+    kind: str
+    recipient: str
+    language: str
+    payload: Mapping[str, object]
+
+
+def receipt_insert(row: str, first: int) -> str:
+    """INSERT of a Receipt for the row `row` of an enclosing WITH; `receipt_parameters` from $first (NULL: none)."""
+    p = [f"${first + i}" for i in range(7)]
+    return f"""INSERT INTO outbox (site_id, idempotency_key, channel, kind, recipient, language, payload, request_id)
+    SELECT {row}.site_id, {p[0]}::text || {row}.id || {p[1]}::text, {p[2]}::text, {p[3]}::text, {p[4]}::text,
+           {p[5]}::text, {p[6]}::jsonb, {row}.id FROM {row} WHERE {p[0]}::text IS NOT NULL
+    ON CONFLICT (idempotency_key) DO NOTHING"""
+
+
+def receipt_parameters(r: Receipt | None) -> list[object]:
+    """`receipt_insert`'s seven values, in order."""
+    return [None] * 7 if r is None else [r.key_prefix, r.key_suffix, r.channel, r.kind, r.recipient, r.language,
+                                         dict(r.payload)]
+
+
+@dataclass(frozen=True, slots=True)
 class Queued:
     """One message for enqueue_many: enqueue's arguments (due now)."""
 
@@ -54,6 +82,7 @@ class Queued:
     payload: Mapping[str, object]
     request_id: int | None = None
     appointment_id: int | None = None
+    due_at: datetime | None = None  # None: now
 
 
 async def enqueue_many(conn: asyncpg.Connection, messages: Sequence[Queued]) -> int:
@@ -63,19 +92,19 @@ async def enqueue_many(conn: asyncpg.Connection, messages: Sequence[Queued]) -> 
     result: str = await conn.execute(
         """
         INSERT INTO outbox (site_id, idempotency_key, channel, kind, recipient, language, payload, request_id,
-                            appointment_id)
+                            appointment_id, due_at)
         SELECT m.site_id, m.key, m.channel, m.kind, m.recipient, m.language, m.payload::jsonb, m.request_id,
-               m.appointment_id
+               m.appointment_id, coalesce(m.due_at, now())
         FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[],
-                    $8::bigint[], $9::bigint[]) WITH ORDINALITY
-             AS m(site_id, key, channel, kind, recipient, language, payload, request_id, appointment_id, n)
+                    $8::bigint[], $9::bigint[], $10::timestamptz[]) WITH ORDINALITY
+             AS m(site_id, key, channel, kind, recipient, language, payload, request_id, appointment_id, due_at, n)
         ORDER BY m.n
         ON CONFLICT (idempotency_key) DO NOTHING
         """,
         [m.site_id for m in messages], [m.key for m in messages], [m.channel for m in messages],
         [m.kind for m in messages], [m.recipient for m in messages], [m.language for m in messages],
         [json.dumps(dict(m.payload)) for m in messages], [m.request_id for m in messages],
-        [m.appointment_id for m in messages],
+        [m.appointment_id for m in messages], [m.due_at for m in messages],
     )
     return int(result.split()[-1])
 
@@ -346,8 +375,7 @@ async def latest_sms_site(conn: asyncpg.Connection, recipient: str) -> int | Non
     """The site that last wrote an SMS to this number (replies belong to that conversation)."""
     site_id: int | None = await conn.fetchval(
         "SELECT site_id FROM outbox WHERE channel = 'sms' AND recipient = $1 ORDER BY created_at DESC, id DESC LIMIT 1",
-        recipient,
-    )
+        recipient)
     return site_id
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import asyncpg
 
-from scheduler import audit, retention
+from scheduler import addresses, audit, batch_invitations, email_addresses, invitation_evidence, letters, retention
 from scheduler.errors import NotFound
 
 
@@ -37,7 +37,7 @@ async def export(conn: asyncpg.Connection, *, site_id: int, client_id: int, acto
     """
     client = await conn.fetch(
         "SELECT id, phone, customer_number, name, birth_date, language, sms_consent, sms_opted_out_at, email, "
-        "created_at, updated_at FROM clients WHERE id = $1 AND site_id = $2", client_id, site_id)
+        "email_verified_at, created_at, updated_at FROM clients WHERE id = $1 AND site_id = $2", client_id, site_id)
     if not client:
         raise NotFound()
     phone = client[0]["phone"]
@@ -66,6 +66,12 @@ async def export(conn: asyncpg.Connection, *, site_id: int, client_id: int, acto
         "inbound_messages": _jsonable(await conn.fetch(
             "SELECT id, body, action, created_at FROM inbound_messages WHERE site_id = $1 AND from_phone = $2 "
             "ORDER BY id", site_id, phone)),
+        "invitation_evidence": _jsonable(await invitation_evidence.export_for_requests(conn, ids[0])),
+        **await addresses.export_for(conn, site_id=site_id, client_id=client_id),
+        "email_addresses_given": await email_addresses.export_for(conn, site_id=site_id, client_id=client_id),
+        "letters": await letters.export_for(conn, site_id=site_id, client_id=client_id),
+        "batch_invitation_lines": await batch_invitations.rows_of_client(
+            conn, site_id=site_id, phone=phone, customer_number=client[0]["customer_number"]),
         "audit": _jsonable(await audit.about_client(conn, site_id=site_id, client_id=client_id, request_ids=ids[0],
                                                     callback_ids=ids[1], appointment_ids=ids[2])),
     }
@@ -89,6 +95,7 @@ async def erase(conn: asyncpg.Connection, *, site_id: int, client_id: int, actor
     Another site's rows stay untouched even when the client's number is the same there.
     """
     phone = await conn.fetchval("SELECT phone FROM clients WHERE id = $1 AND site_id = $2", client_id, site_id)
+    customer_number = await conn.fetchval("SELECT customer_number FROM clients WHERE id = $1", client_id)
     if phone is None and not await conn.fetchval("SELECT 1 FROM clients WHERE id = $1 AND site_id = $2",
                                                  client_id, site_id):
         raise NotFound()
@@ -117,5 +124,9 @@ async def erase(conn: asyncpg.Connection, *, site_id: int, client_id: int, actor
             if await step(conn, now, client_id) < retention.BATCH:
                 break
     await retention.clients_batch(conn, now, client_id)
+    await addresses.erase_for(conn, site_id=site_id, client_id=client_id)
+    await email_addresses.erase_for(conn, site_id=site_id, client_id=client_id)
+    await letters.erase_for(conn, site_id=site_id, client_id=client_id, now=now)
+    await batch_invitations.erase_rows_of_client(conn, site_id=site_id, phone=phone, customer_number=customer_number)
     await audit.record(conn, site_id=site_id, actor=actor, action="client.erase", subject_type="client",
                        subject_id=client_id)

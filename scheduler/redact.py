@@ -5,9 +5,10 @@ from __future__ import annotations
 import logging
 import re
 
-# A client's link (/r/<token>, /api/public/<token>) or a staff calendar feed (/staff/feed/<token>.ics)
+# A client's link (/r/<token>, /api/public/<token>), a staff calendar feed (/staff/feed/<token>.ics) or a call
+# display (/display/<token>)
 # is a bearer credential: whoever reads it can see and change the appointment.
-LINK_TOKEN = re.compile(r"(/(?:r|api/public|staff/feed)/)[A-Za-z0-9_-]{16,}")
+LINK_TOKEN = re.compile(r"(/(?:r|api/public|staff/feed|display)/)[A-Za-z0-9_-]{16,}")
 MASK = "…"
 
 

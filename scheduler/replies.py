@@ -2,15 +2,18 @@
 
 A reply acts only on that phone's most recent open request (or callback) at the site that last wrote to
 the number. Every inbound message is stored once by its provider id, so a replayed webhook does nothing.
-Unknown text gets one short help answer, and never a second one within HELP_QUIET, so two automatic
-responders cannot keep each other busy. A number whose SMS consent came only from a form (anyone can type
-any number) answers 1 to agree; until then it got only the receipt (see notices.py).
+Unknown text gets one short help answer, at most one a day (HELP_DAILY), and no answer of that sort
+follows another within HELP_QUIET, so two automatic responders cannot keep each other busy. A keyword such
+as TERMIN or RÜCKRUF asks for an appointment or a callback (sms_intake.py). A number whose SMS consent came
+only from a form (anyone can type any number) answers 1 to agree; until then it got only the receipt (see
+notices.py).
 """
 
 from __future__ import annotations
 
 import logging
 import unicodedata
+from collections.abc import Awaitable, Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from enum import StrEnum
@@ -18,7 +21,17 @@ from typing import Final
 
 import asyncpg
 
-from scheduler import appointments, client_actions, clients, freed_slots, notices, outbox, sites, slot_offers
+from scheduler import (
+    appointments,
+    client_actions,
+    clients,
+    freed_slots,
+    notices,
+    outbox,
+    sites,
+    slot_offers,
+    sms_intake,
+)
 from scheduler import requests as requests_
 from scheduler.errors import InvalidTransition
 from scheduler.i18n import DEFAULT_LANGUAGE, N_, translate
@@ -27,9 +40,12 @@ from scheduler.notify import messages
 log = logging.getLogger(__name__)
 
 HELP_QUIET: Final = timedelta(minutes=10)
+HELP_DAILY: Final = timedelta(days=1)  # the help text for unknown text, per number (issue 17)
 ACTOR: Final = "client:sms"
 # Answers that do not come from an action: rate limited per number so responders cannot loop.
-HELP_LIKE: Final = ("help", "nothing_open", "too_late", "not_scheduled", "callback_open")
+HELP_LIKE: Final = ("help", "nothing_open", "too_late", "not_scheduled", "callback_open", sms_intake.REFUSED)
+# Results answered by a message of their own (the request's receipt in the outbox), not by a reply.
+ANSWERED_ELSEWHERE: Final = ("silent", sms_intake.REQUESTED)
 
 
 class Action(StrEnum):
@@ -39,6 +55,7 @@ class Action(StrEnum):
     stop = "stop"
     start = "start"
     take = "take"  # a freed time offered by SMS (slot_offers): by the word below or the offer's code
+    request = "request"  # a new appointment or callback request by keyword (sms_intake.KEYWORDS)
     unknown = "unknown"
 
 
@@ -74,7 +91,9 @@ REPLIES: Final[dict[str, str]] = {
     "stop": N_("You will get no more SMS from us. Reply START to get them again."),
     "start": N_("You will get SMS from us again."),
     "sms_on": N_("Thank you. You will get SMS about your appointment."),
-    "help": N_("Please reply 1 = OK, 2 = cancel, 3 = other time, STOP = no more SMS."),
+    "help": N_("Reply 1 = OK, 2 = cancel, 3 = other time, STOP = no more SMS. "
+               "For an appointment, send APPOINTMENT; for a callback, CALLBACK."),
+    sms_intake.REFUSED: N_("Sorry, we could not take your request by SMS. Please call us or use our website."),
     "offer_taken": N_("Thank you. The time is yours. You will get a confirmation by SMS."),
     "offer_gone": N_("Sorry, this time has already been given away. Your request stays open."),
     "cancel_by_link": N_("This is a mandatory appointment. To cancel it, please open this link and confirm there: "
@@ -112,6 +131,8 @@ def parse(body: str) -> Action:
     words = normalise(body).split()
     if not words:
         return Action.unknown
+    if words[0] not in KEYWORDS and sms_intake.wanted(words[0]) is not None:
+        return Action.request
     if words[0] not in KEYWORDS and slot_offers.CODE.fullmatch(words[0]):
         return Action.take  # the 4-letter code of an offer on its own
     return KEYWORDS.get(words[0], Action.unknown)
@@ -151,20 +172,26 @@ async def _store(conn: asyncpg.Connection, *, site_id: int, provider_id: str, fr
     return inbound_id
 
 
-async def _helped_recently(conn: asyncpg.Connection, *, phone: str, inbound_id: int, now: datetime) -> bool:
+async def _helped_recently(conn: asyncpg.Connection, *, phone: str, inbound_id: int, now: datetime,
+                           result: str) -> bool:
     found = await conn.fetchval(
         """
-        SELECT EXISTS (SELECT 1 FROM inbound_messages WHERE from_phone = $1 AND id <> $2 AND created_at > $3
-                       AND split_part(action, ':', 2) = ANY($4::text[]))
+        SELECT EXISTS (SELECT 1 FROM inbound_messages WHERE from_phone = $1 AND id <> $2
+                       AND (created_at > $3 AND split_part(action, ':', 2) = ANY($4::text[])
+                            OR created_at > $5 AND split_part(action, ':', 2) = 'help'))
         """,
-        phone, inbound_id, now - HELP_QUIET, list(HELP_LIKE),
+        phone, inbound_id, now - HELP_QUIET, list(HELP_LIKE), now - HELP_DAILY if result == "help" else now,
     )
     return bool(found)
 
 
 async def handle(pool: asyncpg.Pool, *, provider_id: str, from_phone: str, to_phone: str, body: str,
-                 now: datetime, default_site: str, reminder_offsets: tuple[timedelta, ...]) -> ReplyOutcome | None:
-    """Store and carry out one inbound SMS; None when this message id was already handled."""
+                 now: datetime, default_site: str, reminder_offsets: tuple[timedelta, ...],
+                 countries: Collection[str] = ("DE",),
+                 limit_phone: Callable[[asyncpg.Pool, str], Awaitable[None]] | None = None) -> ReplyOutcome | None:
+    """Store and carry out one inbound SMS; None when this message id was already handled.
+
+    `countries` and `limit_phone` apply to new requests by keyword as to every intake (see intake.submit)."""
     action = parse(body)
     async with pool.acquire() as conn:
         site_id = await outbox.latest_sms_site(conn, from_phone)
@@ -180,21 +207,30 @@ async def handle(pool: asyncpg.Pool, *, provider_id: str, from_phone: str, to_ph
         client = await clients.find_by_phone(conn, site_id=site_id, phone=from_phone)
     language = client.language if client else DEFAULT_LANGUAGE
     try:
-        result = await _act(pool, action=action, client=client, phone=from_phone, now=now,
-                            reminder_offsets=reminder_offsets, code=offer_code(body))
+        if action is Action.request:
+            first_word = normalise(body).split()[0]
+            language = client.language if client else sms_intake.KEYWORDS[first_word][1]
+            result = await sms_intake.submit(pool, site_id=site_id, phone=from_phone, first_word=first_word,
+                                             client=client, provider_id=provider_id, now=now,
+                                             reminder_offsets=reminder_offsets, countries=countries,
+                                             limit_phone=limit_phone)
+        else:
+            result = await _act(pool, action=action, client=client, phone=from_phone, now=now,
+                                reminder_offsets=reminder_offsets, code=offer_code(body))
     except Exception:
         # Let the provider's retry redo it: forget that we saw this message id.
         async with pool.acquire() as conn:
             await conn.execute("DELETE FROM inbound_messages WHERE id = $1", inbound_id)
         raise
     async with pool.acquire() as conn:
-        if result in HELP_LIKE and await _helped_recently(conn, phone=from_phone, inbound_id=inbound_id, now=now):
+        if result in HELP_LIKE and await _helped_recently(conn, phone=from_phone, inbound_id=inbound_id, now=now,
+                                                          result=result):
             result = "silent"
         await conn.execute("UPDATE inbound_messages SET action = $2 WHERE id = $1", inbound_id,
                            f"{action.value}:{result}")
     opted_out = client is not None and client.sms_opted_out_at is not None and action is not Action.start
     link = await _cancel_link(pool, client) if result == "cancel_by_link" and client else None
-    reply = None if result == "silent" or (opted_out and action is not Action.stop) \
+    reply = None if result in ANSWERED_ELSEWHERE or (opted_out and action is not Action.stop) \
         else translate(language, REPLIES[result], **({"link": link} if link else {}))
     log.info("inbound sms handled", extra={"inbound_id": inbound_id, "action": action.value, "result": result})
     return ReplyOutcome(action, result, reply, language)

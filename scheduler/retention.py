@@ -12,6 +12,8 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
+from scheduler import addresses, batch_invitations, email_addresses, invitation_evidence, letters, notice_templates
+
 log = logging.getLogger(__name__)
 
 BATCH = 200
@@ -60,6 +62,11 @@ async def requests_batch(conn: asyncpg.Connection, now: datetime, client_id: int
     ids = [r["id"] for r in rows]
     if ids:
         await conn.execute("DELETE FROM proposals WHERE request_id = ANY($1)", ids)
+        # An invitation's evidence keeps its kinds and times (the office's proof); its details and what the
+        # caseworker wrote for {bring} go (append-only except for this path, see invitation_evidence.anonymise).
+        await invitation_evidence.anonymise(conn, ids)
+        await notice_templates.anonymise(conn, ids)
+        await email_addresses.anonymise(conn, ids)  # an address given with the request (web form, kiosk)
         await conn.execute("UPDATE audit_events SET details = '{}' WHERE subject_type = 'request' "
                            "AND subject_id = ANY($1)", ids)
         # The appointment's free text and the date a no-show gave a reason (e.g. illness) are the client's too.
@@ -114,7 +121,7 @@ async def clients_batch(conn: asyncpg.Connection, now: datetime, client_id: int 
             LIMIT $2 FOR UPDATE OF c SKIP LOCKED
         )
         UPDATE clients SET phone = NULL, name = NULL, customer_number = NULL, birth_date = NULL, email = NULL,
-               erased_at = $1
+               email_verified_at = NULL, erased_at = $1
         FROM due WHERE clients.id = due.id
         """,
         now, BATCH, client_id,
@@ -179,13 +186,16 @@ async def purge_due(pool: asyncpg.Pool, *, now: datetime, link_days: int, max_ba
 
     Each batch is one short transaction; after `budget_seconds` no new batch starts and the next run goes on.
     """
-    done = {"links": 0, "requests": 0, "callbacks": 0, "clients": 0, "inbound": 0}
+    done = {"links": 0, "requests": 0, "callbacks": 0, "clients": 0, "inbound": 0, "letters": 0, "addresses": 0,
+            "batch_rows": 0, "email_addresses": 0}
 
     async def links(conn: asyncpg.Connection, now: datetime) -> int:
         return await expire_links(conn, now, link_days)
 
     steps = (("links", links), ("requests", requests_batch), ("callbacks", callbacks_batch),
-             ("inbound", _inbound_batch), ("clients", clients_batch))
+             ("inbound", _inbound_batch), ("clients", clients_batch),
+             ("letters", letters.purge_batch), ("addresses", addresses.purge_batch),
+             ("batch_rows", batch_invitations.purge_batch), ("email_addresses", email_addresses.purge_batch))
     started = time.monotonic()
     for name, step in steps:
         for _ in range(max_batches):

@@ -43,6 +43,7 @@ async def seed_demo(pool: asyncpg.Pool) -> bool:
         await _insert_clients(conn, site_id, staff, demo["clients"])
         await _insert_kiosks(conn, site_id, staff["admin"], demo["kiosks"])
         await _insert_site_policy(conn, site_id, staff["admin"])
+        await insert_notice_templates(conn, site_id, staff["admin"])
         await conn.execute(
             "INSERT INTO audit_events (site_id, actor, action, subject_type, subject_id) "
             "VALUES ($1, 'system', 'seed-demo', 'site', $1)", site_id,
@@ -156,6 +157,16 @@ async def _insert_kiosks(conn: asyncpg.Connection, site_id: int, admin_id: int,
             "INSERT INTO kiosk_devices (site_id, name, location, token_hash, issued_by) VALUES ($1, $2, $3, $4, $5)",
             site_id, kiosk["name"], kiosk["location"], kiosk_token_hash(kiosk["token"]), admin_id,
         )
+
+
+async def insert_notice_templates(conn: asyncpg.Connection, site_id: int, admin_id: int) -> None:
+    """The demo's invitation notice templates (a mandatory one with translations, a voluntary one)."""
+    from scheduler import notice_templates
+
+    for item in yaml.safe_load((DEMO_DIR / "notice-templates.yaml").read_text(encoding="utf-8")):
+        await notice_templates.save(conn, site_id=site_id, template_id=None, name=item["name"], kind=item["kind"],
+                                    german=item["german"], translations=item.get("translations", {}),
+                                    staff_id=admin_id, actor="system")
 
 
 async def _insert_site_policy(conn: asyncpg.Connection, site_id: int, admin_id: int) -> None:

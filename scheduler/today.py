@@ -69,6 +69,11 @@ def scope_for(user: StaffUser, view: str) -> tuple[Scope, str]:
     return Scope(user.site_id, team_id=user.team_id), "team"
 
 
+def waiting_in_lobby(row: TodayRow) -> bool:
+    """The client has checked in and the appointment has no outcome yet: they wait (or are being seen)."""
+    return row.arrived_at is not None and row.outcome is None and row.status == "confirmed"
+
+
 def _where(scope: Scope, args: list[Any]) -> str:
     args.append(scope.site_id)
     parts = [f"a.site_id = ${len(args)}"]

@@ -13,8 +13,13 @@ import asyncpg
 import pytest
 
 from scheduler.appointments import AppointmentStatus, NoShowReason, Outcome
+from scheduler.batch_invitations import BatchStatus as InvitationBatchStatus
+from scheduler.batch_invitations import RowStatus
 from scheduler.callbacks import CallbackOutcome, CallbackStatus
 from scheduler.followups import Cause, FollowUpStatus
+from scheduler.invitation_evidence import EvidenceChannel, EvidenceKind
+from scheduler.letters import BatchStatus, LetterReason, LetterStatus
+from scheduler.notice_templates import NoticeKind
 from scheduler.outbox import OutboxStatus
 from scheduler.permissions import Role
 from scheduler.policy.rules import Channel, FollowUpAction, Mode
@@ -49,15 +54,26 @@ EQUAL: list[tuple[type[StrEnum], str, str]] = [
     (Mode, "slot_offers", "mode"),
     (OfferStatus, "slot_offers", "status"),
     (RecipientStatus, "slot_offer_recipients", "status"),
+    (NoticeKind, "notice_templates", "kind"),
+    (EvidenceKind, "invitation_evidence", "kind"),
+    (EvidenceChannel, "invitation_evidence", "channel"),
+    (LetterStatus, "letters", "status"),
+    (LetterReason, "letters", "reason"),
+    (BatchStatus, "letter_batches", "status"),
+    (InvitationBatchStatus, "invitation_batches", "status"),
+    (RowStatus, "invitation_batch_rows", "status"),
+    (Mode, "invitation_batch_rows", "mode"),
 ]
 
 # Single-column CHECK lists that no StrEnum stores today (the code writes plain strings).
 # Kept explicit so that a new list column shows up here and gets an enum or a conscious entry.
 WITHOUT_ENUM: dict[tuple[str, str], set[str]] = {
     ("requests", "invitation"): {"voluntary", "mandatory"},
+    ("invitation_batches", "invitation"): {"voluntary", "mandatory"},
     ("proposals", "source"): {"policy", "freed_slot", "caseworker"},
     ("outbox", "channel"): {"sms", "email"},
     ("staff", "sso"): {"subject", "username"},
+    ("email_confirmations", "channel"): {"web", "kiosk"},  # email_addresses.ANONYMOUS_CHANNELS
 }
 
 _LITERAL = re.compile(r"'((?:[^']|'')*)'::text")

@@ -98,7 +98,10 @@ async def test_stop_cancels_pending_sms_and_silences_replies_until_start(pool: a
 async def test_help_is_sent_once_per_quiet_period(pool: asyncpg.Pool) -> None:
     first = await _handle(pool, "was?", provider_id="SM-in-9")
     second = await _handle(pool, "hä?", provider_id="SM-in-10", now=NOW + timedelta(minutes=1))
-    later = await _handle(pool, "hm", provider_id="SM-in-11", now=NOW + replies.HELP_QUIET + timedelta(minutes=2))
+    # Issue 17: the help text for unknown text goes out at most once a day per number.
+    quiet = await _handle(pool, "hm", provider_id="SM-in-12", now=NOW + replies.HELP_QUIET + timedelta(minutes=2))
+    assert quiet is not None and (quiet.result, quiet.reply) == ("silent", None)
+    later = await _handle(pool, "hm", provider_id="SM-in-11", now=NOW + replies.HELP_DAILY + timedelta(minutes=2))
     assert first is not None and first.result == "help" and first.reply
     assert second is not None and (second.result, second.reply) == ("silent", None)
     assert later is not None and later.result == "help"

@@ -4,6 +4,7 @@ and SMS replies. The first accept books; the others, and anyone late, hear the t
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 from datetime import UTC, datetime, timedelta
 
@@ -24,6 +25,7 @@ from scheduler import (
     slot_offers,
 )
 from scheduler import requests as requests_
+from scheduler.app import create_app
 from scheduler.appointments import Appointment
 from scheduler.i18n import LANGUAGES, translate
 from scheduler.notify import messages
@@ -32,7 +34,9 @@ from scheduler.permissions import Role, StaffUser
 from scheduler.policy import store
 from scheduler.policy.parse import parse_ruleset
 from scheduler.policy.rules import Channel, Kind
+from tests.api.helpers import staff_headers
 from tests.factories import SiteFacts
+from tests.test_moves import free_later
 
 NOW = datetime.now(UTC)
 MEYER_CLIENT = "+4915123456704"  # assigned to cw.meyer in the demo data
@@ -306,3 +310,23 @@ def test_keywords_and_codes_stay_apart() -> None:
         assert action is replies.Action.take or not slot_offers.CODE.fullmatch(word)
     assert replies.parse("JA") is replies.Action.confirm and replies.parse("STOP") is replies.Action.stop
     assert replies.offer_code("NEHMEN bktr bitte") == "BKTR" and replies.offer_code("nehmen") is None
+
+
+@pytest.mark.parametrize("sms_offer_max", [0, 1])
+async def test_a_staff_move_offers_the_old_time_to_as_many_as_the_config_says(
+        aiohttp_client, config, pool: asyncpg.Pool, conn: asyncpg.Connection, site: SiteFacts,  # type: ignore[no-untyped-def]
+        sms_offer_max: int) -> None:
+    """The move route passes `freed_slots.sms_offer_max` from the config, not the module's default."""
+    configured = dataclasses.replace(config, freed_slots=dataclasses.replace(config.freed_slots,
+                                                                             sms_offer_max=sms_offer_max))
+    client = await aiohttp_client(create_app(configured))
+    booked = await _booked(pool, conn, site)
+    await _team_auto_confirms(conn, site)
+    for phone in WAITING[:2]:
+        await _waiting(pool, conn, site, phone)
+    target = (await free_later(conn, site, username="cw.meyer", after=booked.start))[1]
+    r = await client.post(f"/api/staff/appointments/{booked.id}/move",
+                          json={"start": target.start.isoformat(), "staff_id": target.caseworker_id},
+                          headers=await staff_headers(client))
+    assert r.status == 200, await r.text()
+    assert len(await _outbox(conn, "sms.slot_offer")) == sms_offer_max

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from scheduler import appointments, approvals, audit, callbacks, inbox, moves, preview, sites, teams
+from scheduler import appointments, approvals, audit, callbacks, inbox, invitations, moves, preview, sites, teams
 from scheduler import proposals as proposals_
 from scheduler import requests as requests_
 from scheduler.errors import NotFound, ValidationFailed
@@ -201,7 +201,8 @@ async def move(request: web.Request) -> web.Response:
         async with request.app[POOL].acquire() as conn:
             mode = (await appointments.get(conn, appointment_id)).mode
     moved = await moves.move(request.app[POOL], target=moves.Target(appointment_id, staff_id, start, str(mode)),
-                             user=user, now=_now(), reminder_offsets=request.app[CONFIG].reminder_offsets)
+                             user=user, now=_now(), reminder_offsets=request.app[CONFIG].reminder_offsets,
+                             sms_offer_max=request.app[CONFIG].freed_slots.sms_offer_max)
     return web.json_response(appointment_json(moved))
 
 
@@ -270,15 +271,25 @@ async def convert(request: web.Request) -> web.Response:
 
 @routes.post("/api/staff/invitations", name="api-staff-invite")
 async def invite(request: web.Request) -> web.Response:
-    """Invite a client directly ({phone, concern, language, invitation: voluntary|mandatory, notice_text})."""
+    """Invite a client directly ({phone, concern, language, template_id, bring}; or, without a notice template,
+    {invitation: voluntary|mandatory, notice_text})."""
     user = await require_staff(request)
     body = await json_object(request)
-    notice = body.get("notice_text")
-    created = await approvals.invite(
-        request.app[POOL], user=user, phone=str(body.get("phone") or ""), concern=str(body.get("concern") or ""),
-        language=str(body.get("language") or "de"), invitation=str(body.get("invitation") or ""),
-        notice_text=notice if isinstance(notice, str) else None, now=_now(),
-        reminder_offsets=request.app[CONFIG].reminder_offsets, countries=request.app[CONFIG].sms.allowed_countries)
+    notice, template, bring = body.get("notice_text"), body.get("template_id"), body.get("bring")
+    phone, concern = str(body.get("phone") or ""), str(body.get("concern") or "")
+    language, config = str(body.get("language") or "de"), request.app[CONFIG]
+    if template is not None:  # issue 15: the notice comes from a template, whose version the invitation keeps
+        if not isinstance(template, int) or isinstance(template, bool):
+            raise ValidationFailed(fields={"template_id": invitations.CHOOSE_TEMPLATE})
+        created = (await invitations.invite(
+            request.app[POOL], user=user, phone=phone, concern=concern, language=language, template_id=template,
+            bring=bring if isinstance(bring, str) else "", now=_now(), reminder_offsets=config.reminder_offsets,
+            countries=config.sms.allowed_countries)).request
+    else:
+        created = await approvals.invite(
+            request.app[POOL], user=user, phone=phone, concern=concern, language=language,
+            invitation=str(body.get("invitation") or ""), notice_text=notice if isinstance(notice, str) else None,
+            now=_now(), reminder_offsets=config.reminder_offsets, countries=config.sms.allowed_countries)
     check_may_act(user, site_id=created.site_id, team_id=created.team_id, staff_id=created.staff_id)
     async with request.app[POOL].acquire() as conn:
         proposals = await proposals_.list_for_request(conn, created.id)

@@ -7,7 +7,7 @@ from typing import Final
 
 from aiohttp import web
 
-from scheduler import appointments, sites, teams
+from scheduler import appointments, notice_templates, sites, teams
 from scheduler import requests as requests_
 from scheduler.appointments import AppointmentStatus
 from scheduler.i18n import N_, translate
@@ -42,8 +42,10 @@ async def client_invite(request: web.Request) -> web.Response:
         if found is None or appointment is None:
             raise web.HTTPNotFound()
         site = await sites.site_by_id(conn, appointment.site_id)
+        notice = await notice_templates.notice_for_request(conn, found.id)
     invite = messages.build_invite(appointment, site, language=found.language,
-                                   organizer_email=request.app[CONFIG].email.sender, token=token)
+                                   organizer_email=request.app[CONFIG].email.sender, token=token,
+                                   description=notice_templates.as_text(notice) if notice else None)
     return _calendar_response(invite.ics, filename="termin.ics")
 
 

@@ -13,7 +13,7 @@ import qrcode.image.svg
 from aiohttp import web
 from babel.dates import get_day_names
 
-from scheduler import concerns, intake, kiosks, ratelimit, sites
+from scheduler import concerns, email_addresses, intake, kiosks, ratelimit, sites
 from scheduler.errors import Unauthorized
 from scheduler.http import json_object
 from scheduler.http_errors import LANGUAGE_KEY
@@ -53,6 +53,10 @@ TEXTS: Mapping[str, str] = {
     "phone_heading": N_("Your phone number"),
     "phone_hint_appointment": N_("A mobile number, so that we can send you the appointment by SMS."),
     "phone_hint_callback": N_("We will call this number."),
+    "email_heading": N_("Your e-mail address (optional)"),
+    "email_hint": N_("We send the appointment to this address too. First you get an e-mail to confirm the address."),
+    "email": N_("E-mail address"),
+    "skip": N_("Skip"),
     "key_delete": N_("Delete"),
     "key_clear": N_("Clear"),
     "confirm_heading": N_("Please check"),
@@ -155,7 +159,7 @@ async def config(request: web.Request) -> web.Response:
     days = get_day_names("wide", locale=babel_locale(lang))
     return web.json_response({
         "language": lang, "dir": direction(lang), "html_lang": "de" if lang == "de-simple" else lang,
-        "site": site.name, "idle_seconds": IDLE_SECONDS,
+        "site": site.name, "idle_seconds": IDLE_SECONDS, "email_allowed": site.email_enabled,
         "languages": [{"code": code, "name": native_name(code), "dir": direction(code),
                        "html_lang": "de" if code == "de-simple" else code}
                       for code in LANGUAGES if code in site.languages],
@@ -171,6 +175,10 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     lang = _language(request, body)
     settings = request.app[CONFIG]
     data = {**body, "site": device.site_code, "language": lang}
+    if data.get("email") is not None:
+        async with request.app[POOL].acquire() as conn:
+            if kind is not Kind.appointment or not await email_addresses.site_allows(conn, device.site_id):
+                del data["email"]  # only appointment requests, where the office allows e-mail; else ignored
     parsed = intake.parse_intake(data, kind=kind, channel="kiosk", default_site=settings.default_site,
                                  countries=settings.sms.allowed_countries)
     submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),

@@ -1,5 +1,8 @@
 """Phone IVR (Twilio Voice): language, concern, number, callback window, reference read back.
 
+After the concern the call goes on in phone_appointments.py (appointment or callback; a callback comes back
+here for the number), and key 9 in the concern menu leads to phone_codes.py (confirm or cancel by code).
+
 Every step checks X-Twilio-Signature against the public URL; the call's state travels in the (signed) query
 string of the next step's URL, never in server memory, so any process can answer any step.
 """
@@ -56,6 +59,8 @@ BY_SMS = N_("You will also get this code by SMS.")
 WRITE_DOWN = N_("Please write down this code.")
 BYE = N_("Goodbye.")
 FAILED = N_("Sorry, something went wrong. Please call again later or visit us. Goodbye.")
+HAVE_CODE = N_("If you already have a reference code, press 9.")
+CODE_KEY = "9"  # after the concerns (at most 8): confirm or cancel by reference code (phone_codes.py)
 
 
 def _say(target: VoiceResponse | Gather, lang: str, text: str) -> None:
@@ -70,6 +75,13 @@ def _t(lang: str, msgid: str, **params: object) -> str:
 
 def _twiml(response: VoiceResponse) -> web.Response:
     return web.Response(text=str(response), content_type="text/xml")
+
+
+def _redirect(request: web.Request, step: str, **state: str) -> web.Response:
+    """Go on with the step of another module (phone_appointments, phone_codes); Twilio signs that call too."""
+    response = VoiceResponse()
+    response.redirect(_url(request, step, **state), method="POST")
+    return _twiml(response)
 
 
 def _url(request: web.Request, step: str, **state: str) -> str:
@@ -142,6 +154,7 @@ async def _concern_menu(request: web.Request, lang: str, retry: int) -> web.Resp
     _say(gather, lang, _t(lang, CONCERN_QUESTION))
     for index, concern in enumerate(await _concern_list(request), start=1):
         _say(gather, lang, _t(lang, CONCERN_OPTION, label=concerns.label(concern.labels, lang), key=index))
+    _say(gather, lang, _t(lang, HAVE_CODE))
     return _twiml(response)
 
 
@@ -231,9 +244,11 @@ async def concern(request: web.Request) -> web.Response:
         return _give_up(None)
     choices = await _concern_list(request)
     digits = form.get("Digits", "")
+    if digits == CODE_KEY:
+        return _redirect(request, "/code", lang=lang)
     if not digits.isdigit() or not 1 <= int(digits) <= len(choices):
         return _give_up(lang) if _retry(request) else await _concern_menu(request, lang, 1)
-    return _ask_number(request, lang, choices[int(digits) - 1].code, form.get("From", ""))
+    return _redirect(request, "/appointment", lang=lang, concern=choices[int(digits) - 1].code)
 
 
 @routes.post(f"{BASE}/number", name="voice-number")

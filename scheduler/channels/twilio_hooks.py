@@ -9,7 +9,7 @@ from typing import Final
 from aiohttp import web
 from twilio.twiml.messaging_response import MessagingResponse
 
-from scheduler import outbox, replies
+from scheduler import outbox, ratelimit, replies
 from scheduler.channels.twilio_signature import verified_form
 from scheduler.keys import CONFIG, POOL
 from scheduler.notify.sms import TWILIO_ERRORS
@@ -54,7 +54,8 @@ async def inbound_sms(request: web.Request) -> web.Response:
         outcome = await replies.handle(
             request.app[POOL], provider_id=sid, from_phone=from_phone, to_phone=form.get("To", ""),
             body=form.get("Body", ""), now=datetime.now(UTC), default_site=config.default_site,
-            reminder_offsets=config.reminder_offsets)
+            reminder_offsets=config.reminder_offsets, countries=config.sms.allowed_countries,
+            limit_phone=request.app[ratelimit.LIMITER].hit_phone)
         if outcome is not None and outcome.reply:
             response.message(outcome.reply)
     return web.Response(text=str(response), content_type="application/xml")

@@ -16,7 +16,17 @@ from aiohttp import web
 from babel.dates import get_day_names
 from multidict import MultiMapping
 
-from scheduler import callbacks, client_actions, concerns, freed_slots, intake, ratelimit, sites
+from scheduler import (
+    callbacks,
+    client_actions,
+    concerns,
+    freed_slots,
+    intake,
+    invitations,
+    notice_templates,
+    ratelimit,
+    sites,
+)
 from scheduler import requests as requests_
 from scheduler.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
 from scheduler.http import TOKEN
@@ -128,12 +138,19 @@ async def _concerns(request: web.Request, lang: str) -> list[dict[str, str]]:
     return [{"code": c.code, "label": concerns.label(c.labels, lang), "icon": c.icon} for c in found]
 
 
-def _form_values(form: MultiMapping[str]) -> dict[str, Any]:
+def _form_values(form: MultiMapping[object]) -> dict[str, Any]:
+    # A multipart post may carry files under any name: only text values count, anything else is left out.
+    def one(name: str) -> str:
+        value = form.get(name, "")
+        return value if isinstance(value, str) else ""
+
+    def many(name: str) -> list[str]:
+        return [v for v in form.getall(name, []) if isinstance(v, str)]
+
     return {
-        "concern": form.get("concern", ""), "phone": form.get("phone", ""), "note": form.get("note", ""),
-        "modes": form.getall("modes", []), "weekdays": form.getall("weekdays", []),
-        "parts": form.getall("parts", []), "sms_consent": form.get("sms_consent") == "yes",
-        "idempotency_key": form.get("idempotency_key") or secrets.token_urlsafe(16),
+        "concern": one("concern"), "phone": one("phone"), "note": one("note"), "modes": many("modes"),
+        "weekdays": many("weekdays"), "parts": many("parts"), "sms_consent": one("sms_consent") == "yes",
+        "idempotency_key": one("idempotency_key") or secrets.token_urlsafe(16), "email": one("email"),
     }
 
 
@@ -147,7 +164,15 @@ def _intake_data(values: Mapping[str, Any], lang: str, kind: Kind) -> dict[str, 
     }
     if kind is Kind.appointment:
         data["modes"] = values["modes"]
+        data["email"] = values["email"]  # emptied by _submit where the site allows no e-mail
     return data
+
+
+async def _email_allowed(request: web.Request, kind: Kind) -> bool:
+    """Whether the form offers an e-mail address (appointments, where the office allows e-mail)."""
+    async with request.app[POOL].acquire() as conn:
+        site = await sites.site_by_code(conn, request.app[CONFIG].default_site)
+    return kind is Kind.appointment and site is not None and site.email_enabled
 
 
 async def _form_page(request: web.Request, kind: Kind, values: dict[str, Any], errors: Mapping[str, str],
@@ -161,18 +186,21 @@ async def _form_page(request: web.Request, kind: Kind, values: dict[str, Any], e
         "concerns": await _concerns(request, lang),
         "weekdays": [(str(i), str(day_names[i])) for i in range(5)],
         "parts": list(PART_LABELS.items()), "modes": list(MODE_LABELS.items()),
+        "email_allowed": await _email_allowed(request, kind),
     }, status=status)
 
 
 def _empty_values() -> dict[str, Any]:
     return {"concern": "", "phone": "", "note": "", "modes": [], "weekdays": [], "parts": [], "sms_consent": False,
-            "idempotency_key": secrets.token_urlsafe(16)}
+            "idempotency_key": secrets.token_urlsafe(16), "email": ""}
 
 
 async def _submit(request: web.Request, kind: Kind) -> web.Response:
     lang = chosen_language(request)
     values = _form_values(await request.post())
     config = request.app[CONFIG]
+    if values["email"] and not await _email_allowed(request, kind):
+        values["email"] = ""  # an address posted to an office without e-mail is ignored
     try:
         parsed = intake.parse_intake(_intake_data(values, lang, kind), kind=kind, channel="web",
                                      default_site=config.default_site, countries=config.sms.allowed_countries)
@@ -245,7 +273,13 @@ async def status_page(request: web.Request) -> web.Response:
     except NotFound:
         return _not_found(request)
     done = request.query.get("done", "")
-    return render(request, "status.html", {"title": N_("Your appointment"), "done": DONE_MESSAGES.get(done), **context})
+    # An invitation's notice comes first on the page; the first opening of its link is delivery evidence.
+    notice = await invitations.notice_on_open(request.app[POOL], token=request.match_info["token"],
+                                              now=datetime.now(UTC), record=request.method == "GET")
+    return render(request, "status.html", {"title": N_("Your appointment"), "done": DONE_MESSAGES.get(done),
+                                           "notice": notice, "notice_texts": notice_templates,
+                                           "notice_mark": translate(notice.language, notice_templates.HELP_MARK)
+                                           if notice else None, **context})
 
 
 @routes.get(f"/r/{TOKEN}/thanks", name="web-thanks")

@@ -31,11 +31,10 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 
-from scheduler import clients, notices, outbox, phones
+from scheduler import clients, letter_triggers, notices, outbox, phones
 from scheduler.config import Config
 from scheduler.metrics import OUTBOX_SENT
-from scheduler.notify import budget, messages
-from scheduler.notify.email import invite_message
+from scheduler.notify import budget, mails, messages
 from scheduler.notify.sms import PermanentSendError, SendResult, SmsSender, TransientSendError
 from scheduler.outbox import Message, OutboxStatus
 from scheduler.sites import Site
@@ -344,12 +343,9 @@ async def _render(conn: asyncpg.Connection, senders: Senders, message: Message, 
         email = senders.email
         if email is None or not site.email_enabled:
             return _Prepared(None, _email_disabled)
-        invite = await messages.render_invite(conn, site=site, payload=message.payload, language=message.language,
-                                              organizer_email=email.sender, attendee=message.recipient)
-        if invite is None:
+        mail = await mails.render(conn, site=site, message=message, sender=email.sender, now=now)
+        if mail is None:
             return None
-        mail = invite_message(sender=email.sender, to=message.recipient, subject=invite.subject, text=invite.text,
-                              ics=invite.ics, method=invite.method)
         return _Prepared(None, functools.partial(email.send, mail, idempotency_key=message.idempotency_key))
     raise ValueError(f"unknown channel {message.channel!r}")
 
@@ -376,7 +372,7 @@ async def _transient(conn: asyncpg.Connection, message: Message, error: Transien
 
 async def _finish(conn: asyncpg.Connection, message: Message, status: OutboxStatus, reason: str, code: str,
                   stats: Stats, extra: dict[str, object]) -> None:
-    if not await outbox.finish(conn, message, status=status, error=reason, code=code):
+    if not await letter_triggers.finish_message(conn, message, status=status, error=reason, code=code):
         stats.lost += 1
         return
     if status is OutboxStatus.failed:

@@ -13,7 +13,7 @@ from typing import Final
 
 import asyncpg
 
-from scheduler import appointments, callbacks, sites, slot_offers
+from scheduler import appointments, callbacks, notice_templates, sites, slot_offers
 from scheduler.appointments import Appointment, AppointmentStatus
 from scheduler.callbacks import CallbackStatus
 from scheduler.errors import NotFound
@@ -43,6 +43,10 @@ TEXTS: Final[dict[str, str]] = {
     "sms.request_declined": N_("Jobcenter: Your request %(reference)s was closed without an appointment. "
                                "%(reason)s Questions or a new request: online or at the Jobcenter. %(link)s"),
 }
+
+# A mandatory invitation's booking SMS: only a short pointer to the notice behind the link (issue 15).
+MANDATORY_CONFIRMED: Final = N_("Jobcenter: Mandatory appointment %(when)s, %(place)s. Please read the notice on "
+                                "legal consequences: %(link)s Reply 1 = OK, 3 = other time.")
 
 # A freed time offered by SMS (slot_offers): each language names its own reply word (replies.KEYWORDS, "take");
 # the 4-letter code alone works too. Who answers after someone else gets the second text.
@@ -144,8 +148,17 @@ async def render(conn: asyncpg.Connection, *, site: Site, kind: str, payload: di
     if kind in LIVE_APPOINTMENT_KINDS and (appointment.status is not AppointmentStatus.confirmed
                                            or appointment.start <= now):
         return None
+    return _rendered(await _appointment_text(conn, site=site, kind=kind, appointment=appointment,
+                                             language=language, link=link))
+
+
+async def _appointment_text(conn: asyncpg.Connection, *, site: Site, kind: str, appointment: Appointment,
+                            language: str, link: str) -> str:
     when = format_short(appointment.start, language, site.timezone)
-    return _rendered(text(kind, language, link=link, when=when, where=place(appointment, language)))
+    if kind == "sms.appointment_confirmed" and link and \
+            await notice_templates.kind_for_request(conn, appointment.request_id) == "mandatory":
+        return translate(language, MANDATORY_CONFIRMED, when=when, place=place(appointment, language), link=link)
+    return text(kind, language, link=link, when=when, where=place(appointment, language))
 
 
 async def _render_offer(conn: asyncpg.Connection, *, site: Site, kind: str, payload: dict[str, object],
@@ -186,13 +199,14 @@ class Invite:
 
 
 def invite_data(appointment: Appointment, site: Site, *, language: str, organizer_email: str,
-                link: str | None) -> InviteData:
-    """What a client's calendar entry says: time, place, organizer; never the concern or a name."""
+                link: str | None, description: str | None = None) -> InviteData:
+    """What a client's calendar entry says: time, place, organizer; never the concern or a name, except inside an
+    invitation's notice (`description`), the legal text the client must be given (issue 15)."""
     where = place(appointment, language)
     location = f"{where}, {site.address}" if appointment.mode == "in_person" and site.address else where
     return InviteData(
         uid=appointment.ical_uid, sequence=appointment.sequence, start=appointment.start, end=appointment.end,
-        tz=site.timezone, summary=translate(language, SUMMARY), location=location, description=None,
+        tz=site.timezone, summary=translate(language, SUMMARY), location=location, description=description,
         organizer_name=site.name, organizer_email=organizer_email, url=link,
     )
 
@@ -203,10 +217,12 @@ def invite_method(appointment: Appointment) -> Method:
 
 
 def build_invite(appointment: Appointment, site: Site, *, language: str, organizer_email: str,
-                 token: str | None, attendee: str | None = None) -> Invite:
-    """The iTIP invite for an appointment as it is now, with a short mail text around it."""
+                 token: str | None, attendee: str | None = None, description: str | None = None) -> Invite:
+    """The iTIP invite for an appointment as it is now, with a short mail text around it (and an invitation's
+    notice as its DESCRIPTION)."""
     link = manage_link(site, token) if token else None
-    data = invite_data(appointment, site, language=language, organizer_email=organizer_email, link=link)
+    data = invite_data(appointment, site, language=language, organizer_email=organizer_email, link=link,
+                       description=description)
     if attendee:
         data = replace(data, attendee_phone_or_email=attendee)
     method = invite_method(appointment)
@@ -227,5 +243,6 @@ async def render_invite(conn: asyncpg.Connection, *, site: Site, payload: dict[s
     except NotFound:
         return None
     token = str(payload["token"]) if payload.get("token") else None
+    notice = await notice_templates.notice_for_request(conn, appointment.request_id)
     return build_invite(appointment, site, language=language, organizer_email=organizer_email, token=token,
-                        attendee=attendee)
+                        attendee=attendee, description=notice_templates.as_text(notice) if notice else None)

@@ -8,11 +8,11 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 from aiohttp import web
 
-from scheduler import appointments, approvals, audit, sites, teams
+from scheduler import appointments, approvals, audit, lobby_calls, sites, teams
 from scheduler.i18n import N_
 from scheduler.keys import CONFIG, POOL
 from scheduler.permissions import StaffUser
-from scheduler.staff import auth, ui
+from scheduler.staff import auth, today_pages, ui
 
 routes = web.RouteTableDef()
 FEED_ROTATED = N_("Your calendar feed has a new address. Subscribe to it again; the old address no longer works.")
@@ -46,10 +46,16 @@ async def calendar_page(request: web.Request) -> web.Response:
                                      clients_by_item={a.id: facts[a.request_id].client_id for a in found
                                                       if a.request_id in facts})
         token = await teams.feed_token(conn, user.id)
+        calls = await lobby_calls.states(conn, [a.id for a in found])
+        today_bounds = approvals.day_bounds(site, today)
     by_day: dict[date, list[appointments.Appointment]] = {d: [] for d in days}
     for a in found:
         by_day.setdefault(site.calendar().local_date(a.start), []).append(a)
     step = timedelta(days=7 if view == "week" else 1)
+    # Today's part follows check-ins live (static/arrivals.js): the ids of today's clients waiting, as the today
+    # list's status reports them; other days have nothing to follow.
+    waiting_ids = ",".join(str(a.id) for a in sorted(by_day.get(today, []), key=lambda a: a.id)
+                           if a.arrived_at and a.outcome is None and a.status == "confirmed") if today in days else None
     https, webcal = feed_urls(request.app[CONFIG].server.public_base_url, token)
     lang = ui.language(request, user)
     return ui.render(request, "calendar.html", {
@@ -57,6 +63,11 @@ async def calendar_page(request: web.Request) -> web.Response:
         "previous": (day - step).isoformat(), "next": (day + step).isoformat(), "today": today,
         "feed_https": https, "feed_webcal": webcal, "labels": ui.labels(lang),
         "concern_label": lambda lbl: ui.concern_label(lbl, lang),
+        "calls": calls, "call_back": ui.url(request, "staff-calendar", {"view": view, "date": day.isoformat()}),
+        "waiting_ids": waiting_ids, "arrivals_poll_seconds": today_pages.POLL_SECONDS,
+        "may_call": lambda a: lobby_calls.may_call(user, site_id=a.site_id, staff_id=a.staff_id, team_id=user.team_id,
+                                                   status=a.status, outcome=a.outcome, arrived_at=a.arrived_at,
+                                                   start=a.start, day=today_bounds),
     })
 
 

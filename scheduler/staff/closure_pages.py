@@ -113,7 +113,8 @@ async def handover_confirm(request: web.Request) -> web.Response:
     lang = ui.language(request, user)
     try:
         result = await handover.confirm(request.app[POOL], user=user, staff_id=staff_id, to_staff_id=to_staff_id,
-                                        now=datetime.now(UTC), reminder_offsets=request.app[CONFIG].reminder_offsets)
+                                        now=datetime.now(UTC), reminder_offsets=request.app[CONFIG].reminder_offsets,
+                                        sms_offer_max=request.app[CONFIG].freed_slots.sms_offer_max)
     except ValidationFailed as e:
         return ui.see_other(ui.url(request, "staff-admin-handover", staff_id=staff_id),
                             flash=("error", ui.error_text(lang, e)))

@@ -11,7 +11,7 @@ from typing import Any
 import asyncpg
 from aiohttp import web
 
-from scheduler import approvals, followups, inbox, sites
+from scheduler import approvals, followups, inbox, sites, today
 from scheduler import concerns as concerns_
 from scheduler import teams as teams_
 from scheduler.errors import ValidationFailed
@@ -19,7 +19,7 @@ from scheduler.i18n import N_
 from scheduler.keys import POOL
 from scheduler.permissions import Role, StaffUser, check_may_list_team
 from scheduler.policy.rules import Channel, Kind
-from scheduler.staff import auth, explain, ui
+from scheduler.staff import auth, explain, today_pages, ui
 
 routes = web.RouteTableDef()
 
@@ -104,8 +104,14 @@ async def inbox_page(request: web.Request) -> web.Response:
         names = await explain.site_names(conn, user.site_id)
         explained = await explain.explanations(conn, requests=[i.id for i in requests_],
                                                callbacks=[i.id for i in callbacks_])
-        tasks = await followups.list_open_tasks(conn, site_id=user.site_id, staff_id=user.id, team_id=user.team_id)
+        team_view = filt.staff_id is None and filt.team_id is not None
+        tasks = await followups.list_open_tasks(
+            conn, site_id=user.site_id, staff_id=user.id, team_id=filt.team_id if team_view else user.team_id,
+            whole_team=team_view)
         unmarked = await inbox.outcomes_missing(conn, user, now=now)
+        lobby_scope, lobby_view = today.scope_for(user, "mine" if view == "mine" else "team")
+        start, end = approvals.day_bounds(site, site.calendar().local_date(now))
+        arrivals = [r for r in await today.day(conn, lobby_scope, start=start, end=end) if today.waiting_in_lobby(r)]
     lang = ui.language(request, user)
     queues = []
     for kind, items in (("request", requests_), ("callback", callbacks_)):
@@ -117,7 +123,8 @@ async def inbox_page(request: web.Request) -> web.Response:
         "concerns": [(c["code"], ui.concern_label(c["labels"], lang)) for c in concerns], "channels": CHANNELS,
         "labels": ui.labels(lang), "concern_label": lambda lbl: ui.concern_label(lbl, lang),
         "selected_team": filt.team_id, "whys": explain.whys(lang, names, explained), "tasks": tasks,
-        "outcomes_missing": unmarked,
+        "outcomes_missing": unmarked, "arrivals": arrivals, "arrivals_view": lobby_view,
+        "arrivals_poll_seconds": today_pages.POLL_SECONDS,
     })
 
 

@@ -79,7 +79,8 @@ async def move_submit(request: web.Request) -> web.Response:
     async def run() -> object:
         return await moves.move(request.app[POOL], target=moves.Target(appointment_id, staff_id, _start(raw_start),
                                                                        mode),
-                                user=user, now=datetime.now(UTC), reminder_offsets=request.app[CONFIG].reminder_offsets)
+                                user=user, now=datetime.now(UTC), reminder_offsets=request.app[CONFIG].reminder_offsets,
+                                sms_offer_max=request.app[CONFIG].freed_slots.sms_offer_max)
 
     return await ui.perform(request, user, back, run, success=N_("The appointment was moved and the client is told."),
                             to=lambda moved: ui.url(request, "staff-request", request_id=moved.request_id))
@@ -149,7 +150,8 @@ async def confirm(request: web.Request) -> web.Response:
 
     async def run() -> moves.BulkResult:
         return await moves.bulk_move(request.app[POOL], targets=targets_from(form), user=user, now=datetime.now(UTC),
-                                     reminder_offsets=request.app[CONFIG].reminder_offsets)
+                                     reminder_offsets=request.app[CONFIG].reminder_offsets,
+                                     sms_offer_max=request.app[CONFIG].freed_slots.sms_offer_max)
 
     try:
         result = await run()

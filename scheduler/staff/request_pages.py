@@ -3,13 +3,28 @@ the client's history and messages; and the invitation form."""
 
 from __future__ import annotations
 
+import secrets
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from aiohttp import web
 
-from scheduler import appointments, approvals, audit, clients, concerns, followups, outbox, request_views, sites, teams
+from scheduler import (
+    addresses,
+    appointments,
+    approvals,
+    audit,
+    clients,
+    concerns,
+    followups,
+    invitations,
+    notice_templates,
+    outbox,
+    request_views,
+    sites,
+    teams,
+)
 from scheduler import proposals as proposals_
 from scheduler import requests as requests_
 from scheduler.errors import ValidationFailed
@@ -18,7 +33,7 @@ from scheduler.keys import CONFIG, POOL
 from scheduler.notify.sms import DELIVERY_CODES, TWILIO_ERRORS
 from scheduler.permissions import StaffUser, check_may_act
 from scheduler.policy.rules import Channel
-from scheduler.staff import auth, explain, ui
+from scheduler.staff import auth, email_pages, explain, invitation_pages, letter_pages, ui
 
 routes = web.RouteTableDef()
 REQUEST = r"/staff/requests/{request_id:\d{1,18}}"
@@ -30,6 +45,7 @@ MESSAGE_KINDS = {
     "sms.callback_missed": N_("Missed call"), "email.invite": N_("Calendar invitation (e-mail)"),
     "sms.request_expired": N_("Request expired"), "sms.request_declined": N_("Request declined"),
     "sms.slot_offer": N_("Freed time offered"), "sms.slot_offer_gone": N_("Offered time is gone"),
+    "email.address_confirm": N_("E-mail address confirmation"),
 }
 # Why a request is declined (requests.DeclineCategory): the client's SMS says it in their language.
 DECLINE_CATEGORIES = {
@@ -89,6 +105,11 @@ async def request_page(request: web.Request) -> web.Response:
             "teams": await teams.list_for_site(conn, req.site_id),
             "day": day, "pick_staff": pick_staff, "free": free, "concern_labels": labels_,
             "explain_names": await explain.site_names(conn, req.site_id),
+            **await invitation_pages.evidence_context(  # the invitation's notice and delivery evidence
+                conn, req, lang=ui.language(request, user), tz=site.timezone,
+                days=request.app[CONFIG].invitations.presumed_receipt_days),
+            **await letter_pages.letter_context(conn, req),  # postal address, consent, the invitation's letters
+            **await email_pages.email_context(conn, req),  # the client's e-mail address, where the office allows it
         }
         async with conn.transaction():
             await audit.record(conn, site_id=req.site_id, actor=user.actor, action="client.view",
@@ -137,6 +158,15 @@ def _start(raw: str) -> datetime:
     if start.tzinfo is None:
         raise ValidationFailed(fields={"start": N_("Please choose a time from the list.")})
     return start
+
+
+def _fixed_start(raw: str) -> datetime:
+    """A fixed invitation time as typed (a browser's local date and time: the site's time zone)."""
+    try:
+        return datetime.fromisoformat(raw.strip().replace(" ", "T"))
+    except ValueError:
+        raise ValidationFailed(fields={"fixed_start": N_("Please enter a date and time, like 2026-12-07 09:00.")}) \
+            from None
 
 
 @routes.post(REQUEST + "/book", name="staff-request-book")
@@ -199,10 +229,13 @@ async def invite_form(request: web.Request) -> web.Response:
     user = await ui.page_user(request)
     async with request.app[POOL].acquire() as conn:
         offered = await concerns.for_channel(conn, site_id=user.site_id, channel=Channel.staff)
+        templates = await notice_templates.list_for_site(conn, user.site_id, active_only=True)
+        email_allowed = (await sites.site_by_id(conn, user.site_id)).email_enabled
     lang = ui.language(request, user)
-    return ui.render(request, "invite.html", {
+    return ui.render(request, "invite.html", {"email_allowed": email_allowed,
         "concerns": [(c.code, ui.concern_label(c.labels, lang)) for c in offered],
-        "languages": LANGUAGES, "labels": ui.labels(lang),
+        "languages": LANGUAGES, "labels": ui.labels(lang), "templates": templates,
+        "form_key": secrets.token_urlsafe(16),
     })
 
 
@@ -212,14 +245,27 @@ async def invite_submit(request: web.Request) -> web.Response:
     """Create the invitation; the new request opens with its proposals."""
     user = await auth.require_staff(request)
     form = await request.post()
-    values = {name: ui.text(form, name, 2000) for name in ("phone", "concern", "language", "invitation",
-                                                            "notice_text")}
+    values = {name: ui.text(form, name, 600) for name in ("phone", "concern", "language", "template", "bring",
+                                                           "form_key", "fixed_start", "fixed_mode")}
+
+    person = {name: ui.text(form, name, 100) for name in ("customer_number", "name")}
+    email = ui.text(form, "email", email_pages.FIELD_LIMIT)  # used only where the office allows e-mail
+    address_fields = {name: ui.text(form, f"address_{name}", 200) for name in addresses.FIELDS}
+
+    async def run() -> invitations.Invited:
+        fixed = _fixed_start(values["fixed_start"]) if values["fixed_start"] else None
+        address = addresses.parse(address_fields, default_recipient=person["name"])
+        if not values["phone"] and address is None:  # without a mobile number the invitation goes by letter
+            raise ValidationFailed(fields={"address.street": N_("Please fill in the whole address.")})
+        return await invitations.invite(
+            request.app[POOL], user=user, phone=values["phone"], concern=values["concern"],
+            language=values["language"] or "de", template_id=ui.optional_int(values["template"], "template"),
+            bring=values["bring"], now=datetime.now(UTC), reminder_offsets=_offsets(request),
+            countries=request.app[CONFIG].sms.allowed_countries, form_key=values["form_key"], fixed_start=fixed,
+            fixed_mode=values["fixed_mode"] or "in_person", postal_address=address,
+            electronic_consent=form.get("electronic_consent") == "yes", email=email, **person)
+
     return await ui.perform(
-        request, user, ui.url(request, "staff-invite"),
-        lambda: approvals.invite(request.app[POOL], user=user, phone=values["phone"], concern=values["concern"],
-                                 language=values["language"] or "de", invitation=values["invitation"],
-                                 notice_text=values["notice_text"] or None, now=datetime.now(UTC),
-                                 reminder_offsets=_offsets(request),
-                                 countries=request.app[CONFIG].sms.allowed_countries),
+        request, user, ui.url(request, "staff-invite"), run,
         success=N_("The invitation was created. Choose a time for it."),
-        to=lambda created: ui.url(request, "staff-request", request_id=created.id))
+        to=lambda created: ui.url(request, "staff-request", request_id=created.request.id))

@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from scheduler import approvals, audit, outcomes, sites, today
+from scheduler import approvals, audit, lobby_calls, outcomes, sites, today
 from scheduler.appointments import NoShowReason, Outcome
 from scheduler.errors import DomainError, Forbidden, ValidationFailed
 from scheduler.i18n import N_, translate
@@ -69,7 +69,14 @@ async def _load(request: web.Request, user: StaffUser, now: datetime) -> dict[st
         start, end = approvals.day_bounds(site, site.calendar().local_date(now))
         rows = await today.day(conn, scope, start=start, end=end)
         missing = await today.missing(conn, user, before=start)
-    return {"site": site, "view": view, "rows": rows, "missing": missing}
+        calls = await lobby_calls.states(conn, [r.id for r in rows])
+    return {"site": site, "view": view, "rows": rows, "missing": missing, "calls": calls, "day": (start, end)}
+
+
+def _may_call(user: StaffUser, row: today.TodayRow, day: tuple[datetime, datetime]) -> bool:
+    return lobby_calls.may_call(user, site_id=user.site_id, staff_id=row.staff_id, team_id=row.team_id,
+                                status=row.status, outcome=row.outcome, arrived_at=row.arrived_at, start=row.start,
+                                day=day)
 
 
 def _arrived_text(lang: str, fmt: ui.Formatter, row: today.TodayRow) -> str | None:
@@ -94,6 +101,8 @@ async def today_page(request: web.Request) -> web.Response:
         "may_record": lambda row: today.may_record(user, row, now), "poll_seconds": POLL_SECONDS,
         "outcome_labels": OUTCOME_LABELS, "reason_labels": REASON_LABELS,
         "outcome_back": ui.url(request, "staff-today", {"view": loaded["view"]}),
+        "calls": loaded["calls"], "may_call": lambda row: _may_call(user, row, loaded["day"]),
+        "call_back": ui.url(request, "staff-today", {"view": loaded["view"]}),
     })
 
 

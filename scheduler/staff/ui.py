@@ -32,10 +32,13 @@ PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 _NAV: Final = (
     ("staff-inbox", N_("Inbox"), None),
     ("staff-today", N_("Today"), None),
+    ("staff-front-desk", N_("Front desk"), None),
     ("staff-callbacks", N_("Callbacks"), None),
     ("staff-calendar", N_("Calendar"), None),
     ("staff-expired", N_("Expired"), None),
     ("staff-invite", N_("Invite"), None),
+    ("staff-letters", N_("Letters"), None),
+    ("staff-batch-invite", N_("Batch invitations"), (Role.team_lead, Role.admin)),
     ("staff-rules", N_("Rules"), (Role.team_lead, Role.admin)),
     ("staff-dashboard", N_("Dashboard"), (Role.team_lead, Role.admin)),
     ("staff-admin-staff", N_("Administration"), (Role.admin,)),

@@ -26,6 +26,7 @@
   }
 
   function apply(state) {
+    var arrivals = false;  // a new arrival brings its call button: the list is then loaded again
     Object.keys(state.rows).forEach(function (id) {
       var s = state.rows[id];
       holder.querySelectorAll('tr[data-appointment="' + id + '"]').forEach(function (row) {
@@ -33,11 +34,13 @@
         if (arrived && (arrived.textContent.trim() !== (s.arrived || "\u2013"))) {
           setText(arrived, s.arrived, "ok");
           row.classList.toggle("arrived", Boolean(s.arrived));
+          arrivals = arrivals || Boolean(s.arrived && row.querySelector('[data-cell="call"]'));
         }
         var outcome = row.querySelector('[data-cell="outcome"]');
         if (outcome && s.outcome && outcome.querySelector("form")) { setText(outcome, s.outcome, ""); }
       });
     });
+    return arrivals;
   }
 
   function reloadList() {
@@ -62,7 +65,7 @@
         var todayRows = rowIds('section[aria-labelledby="h-today"] tr[data-appointment]');
         var missingRows = rowIds('section[aria-labelledby="h-missing"] tr[data-appointment]');
         if (!same(todayRows, state.ids) || !same(missingRows, state.missing)) { return reloadList(); }
-        apply(state);
+        if (apply(state)) { return reloadList(); }
       })
       .catch(function () { window.clearInterval(timer); })  // signed out or offline: stop asking
       .finally(function () { busy = false; document.body.setAttribute("data-today-polled", String(Date.now())); });

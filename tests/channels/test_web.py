@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 
+import aiohttp
 import asyncpg
 from aiohttp.test_utils import TestClient
 
@@ -176,3 +177,17 @@ async def test_callback_can_be_cancelled_from_its_page(client: TestClient, conn:
 async def test_stylesheet_is_served(client: TestClient) -> None:
     response = await client.get("/static/web.css")
     assert response.status == 200 and ":focus-visible" in await response.text()
+
+
+async def test_a_file_in_the_form_is_ignored_not_a_server_error(client: TestClient, conn: asyncpg.Connection) -> None:
+    """A multipart post with a file where text belongs: the field counts as empty and the form names it."""
+    form = aiohttp.FormData()
+    for name, value in _form().items():
+        if name != "concern":
+            for one in value if isinstance(value, list) else [value]:
+                form.add_field(name, one)
+    form.add_field("concern", b"general", filename="concern.txt", content_type="text/plain")
+    form.add_field("weekdays", b"1", filename="weekdays.txt", content_type="text/plain")
+    response = await client.post("/request?lang=de", data=form, allow_redirects=False)
+    assert response.status == 422, await response.text()
+    assert await conn.fetchval("SELECT count(*) FROM requests") == 0

@@ -13,7 +13,7 @@ from aiohttp.test_utils import TestClient
 from scheduler import jobs
 from scheduler.app import create_app
 from scheduler.config import Config
-from scheduler.keys import SENDERS
+from scheduler.keys import POOL, SENDERS
 from scheduler.notify import dispatch
 from tests.factories import SiteFacts
 from tests.fakes.twilio_server import FakeTwilio
@@ -71,3 +71,29 @@ async def test_one_dispatcher_run_sends_batch_after_batch_until_the_queue_is_emp
     assert stats.claimed == stats.sent == settings.batch * 5 // 2
     assert len(fake.messages) == settings.batch * 5 // 2
     assert await conn.fetchval("SELECT count(*) FROM outbox WHERE status = 'pending'") == 0
+
+
+async def test_singletons_starting_together_never_hold_every_connection_of_the_pool(config: Config) -> None:
+    """Each singleton holds a connection for its lock and takes another for its work. More singletons than the
+    pool has connections, started at once (as at a process's start), all finish: the slots bound them."""
+    assert config.database.url
+    pool = await asyncpg.create_pool(config.database.url, min_size=0, max_size=3)
+    app = web.Application()
+    app[POOL] = pool
+    done: list[str] = []
+
+    async def work(app: web.Application, now: datetime) -> None:
+        async with app[POOL].acquire() as inner:
+            await inner.execute("SELECT pg_sleep(0.05)")
+
+    singletons = [jobs.Job(f"test-pool-{n}", work, "sweep_interval_seconds", singleton=True) for n in range(5)]
+    slots = asyncio.Semaphore(jobs.SINGLETON_SLOTS)
+    try:
+        async def run(job: jobs.Job) -> None:
+            if await jobs.run_job(app, job, slots=slots):
+                done.append(job.id)
+        # A liveness guard, not a timing check: without the slots these five wait for each other forever.
+        await asyncio.wait_for(asyncio.gather(*(run(j) for j in singletons)), timeout=60)
+    finally:
+        await pool.close()
+    assert sorted(done) == sorted(j.id for j in singletons)

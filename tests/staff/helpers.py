@@ -12,7 +12,7 @@ from aiohttp.test_utils import TestClient
 from scheduler import intake
 from scheduler.policy.rules import Kind
 
-PASSWORDS = {"admin": "demo-admin", "lead.entrance": "demo-lead", "lead.u25": "demo-lead",
+PASSWORDS = {"admin": "demo-admin", "lead.entrance": "demo-lead", "lead.u25": "demo-lead", "lead.placement": "demo-lead",
              "cw.meyer": "demo-caseworker", "cw.demir": "demo-caseworker", "cw.yilmaz": "demo-caseworker"}
 MEYER_CLIENT = "+4915123456704"  # assigned to cw.meyer in the demo data
 

@@ -29,3 +29,23 @@ async def test_unreachable_callback_shows_a_to_do_that_can_be_done_once(client: 
     assert f'id="followup-{followup_id}"' not in await (await client.get("/staff/inbox")).text()
     r = await client.post(url, data={"csrf_token": csrf})
     assert flash(await r.text()) and "erledigt" not in flash(await r.text())
+
+
+async def test_the_team_view_lists_every_open_to_do_of_the_team_with_its_holder(
+        client: TestClient, pool: asyncpg.Pool, conn: asyncpg.Connection) -> None:
+    """A caseworker's own inbox shows their to-dos; the team lead's team view shows the team's, and who holds each."""
+    created = await submit(pool, kind=Kind.callback, phone=MEYER_CLIENT)
+    csrf = await sign_in(client, "cw.meyer")
+    url = client.app.router["staff-callback-attempt"].url_for(callback_id=str(created.id))
+    await client.post(url, data={"csrf_token": csrf, "outcome": CallbackOutcome.wrong_number.value, "note": ""})
+    followup = await conn.fetchrow("SELECT id, staff_id, team_id FROM followups WHERE callback_id = $1", created.id)
+    assert followup["staff_id"] is not None  # Meyer holds it
+    holder = await conn.fetchval("SELECT display_name FROM staff WHERE id = $1", followup["staff_id"])
+    lead = await conn.fetchval("SELECT username FROM staff WHERE team_id = $1 AND role = 'team_lead' LIMIT 1",
+                               followup["team_id"])
+    client.session.cookie_jar.clear()
+    await sign_in(client, lead)
+    mine = await (await client.get("/staff/inbox?view=mine")).text()
+    assert f'id="followup-{followup["id"]}"' not in mine  # the lead's own inbox: not the lead's task
+    team = await (await client.get("/staff/inbox?view=team")).text()
+    assert f'id="followup-{followup["id"]}"' in team and holder in team

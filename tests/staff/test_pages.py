@@ -10,7 +10,7 @@ import asyncpg
 import pytest
 from aiohttp.test_utils import TestClient
 
-from scheduler import approvals, dashboard_numbers
+from scheduler import approvals, dashboard_numbers, seed
 from scheduler.policy.rules import Kind
 from scheduler.staff.inbox_pages import rank_moves
 from tests.factories import SiteFacts, create_appointment
@@ -263,18 +263,25 @@ async def test_callback_becomes_an_appointment_request(client: TestClient, pool:
     assert await conn.fetchval("SELECT converted_request_id FROM callbacks WHERE id = $1", created.id) is not None
 
 
-async def test_invitation_form_creates_a_request(client: TestClient, conn: asyncpg.Connection) -> None:
+async def test_invitation_form_creates_a_request(client: TestClient, conn: asyncpg.Connection,
+                                                 site: SiteFacts) -> None:
+    # Issue 15: the form picks a notice template (the version used is kept) instead of a free-text notice.
+    await seed.insert_notice_templates(conn, site.site_id, site.staff["admin"])
+    template_id = await conn.fetchval("SELECT id FROM notice_templates WHERE kind = 'mandatory'")
     csrf = await sign_in(client, "cw.meyer")
     r = await client.post("/staff/invite", data={"phone": "0151 22334455", "concern": "job_offer", "language": "de",
-                                                 "invitation": "mandatory", "notice_text": "", "csrf_token": csrf})
-    assert r.status == 200 and "Text des Schreibens" in flash(await r.text())
+                                                 "template": "", "csrf_token": csrf})
+    assert r.status == 200 and "Vorlage für den Hinweistext" in flash(await r.text())
     r = await client.post("/staff/invite", data={"phone": "0151 22334455", "concern": "job_offer", "language": "de",
-                                                 "invitation": "mandatory", "notice_text": "Sie werden geladen.",
+                                                 "template": str(template_id), "bring": "Ausweis",
                                                  "csrf_token": csrf}, allow_redirects=False)
     assert r.status == 303
     request_id = int(r.headers["Location"].rsplit("/", 1)[1])
-    row = await conn.fetchrow("SELECT invitation, notice_text, channel FROM requests WHERE id = $1", request_id)
-    assert tuple(row) == ("mandatory", "Sie werden geladen.", "staff")
+    row = await conn.fetchrow("SELECT invitation, channel FROM requests WHERE id = $1", request_id)
+    assert tuple(row) == ("mandatory", "staff")
+    notice = await conn.fetchrow("SELECT template_id, version, bring FROM invitation_notices WHERE request_id = $1",
+                                 request_id)
+    assert tuple(notice) == (template_id, 1, "Ausweis")
 
 
 async def test_calendar_shows_appointments_arrivals_and_feed(client: TestClient, conn: asyncpg.Connection,

@@ -48,3 +48,35 @@ async def test_today_list_shows_an_arrival_live_and_records_held_in_one_click(
     assert await conn.fetchval("SELECT outcome FROM appointments WHERE id = $1", appointment_id) == "held"
     assert await conn.fetchval("SELECT r.status FROM requests r JOIN appointments a ON a.request_id = r.id "
                                "WHERE a.id = $1", appointment_id) == "done"
+
+
+async def test_the_inbox_shows_a_client_who_checks_in_without_a_reload(
+        base_url: str, browser: Browser, pool: asyncpg.Pool, conn: asyncpg.Connection, site: SiteFacts) -> None:
+    appointment_id = await create_appointment(conn, site, start=datetime.now(UTC) + timedelta(minutes=5))
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await sign_in(page, base_url, "cw.meyer")
+    await page.goto(f"{base_url}/staff/inbox")
+    waiting = page.locator(f"#arrived-{appointment_id}")
+    await expect(waiting).to_have_count(0)
+    loaded_at = await page.evaluate("performance.timeOrigin")
+
+    async with pool.acquire() as kiosk, kiosk.transaction():
+        await appointments.check_in(kiosk, appointment_id, at=datetime.now(UTC), actor="kiosk:test")
+    await expect(waiting).to_contain_text("angekommen", timeout=25_000)
+    await expect(page.get_by_role("heading", name="Im Wartebereich")).to_be_visible()
+    assert await page.evaluate("performance.timeOrigin") == loaded_at  # the same page, not reloaded
+    await assert_accessible(page)
+    await screenshot(page, "inbox-arrivals")
+
+
+async def test_todays_calendar_shows_a_check_in_without_a_reload(
+        base_url: str, browser: Browser, pool: asyncpg.Pool, conn: asyncpg.Connection, site: SiteFacts) -> None:
+    appointment_id = await create_appointment(conn, site, start=datetime.now(UTC) + timedelta(minutes=5))
+    page = await browser.new_page(viewport={"width": 1280, "height": 900})
+    await sign_in(page, base_url, "cw.meyer")
+    await page.goto(f"{base_url}/staff/calendar")
+    loaded_at = await page.evaluate("performance.timeOrigin")
+    async with pool.acquire() as kiosk, kiosk.transaction():
+        await appointments.check_in(kiosk, appointment_id, at=datetime.now(UTC), actor="kiosk:test")
+    await expect(page.locator("#calendar-days li.arrived")).to_contain_text("angekommen", timeout=25_000)
+    assert await page.evaluate("performance.timeOrigin") == loaded_at  # the same page, not reloaded
