@@ -96,6 +96,8 @@ async def test_web_address_is_confirmed_by_post_only_then_gets_the_invite(
     assert await conn.fetchval("SELECT email FROM clients WHERE id = $1", req["client_id"]) is None
     assert await conn.fetchval("SELECT email FROM email_confirmations WHERE request_id = $1",
                                req["id"]) == "Person@example.org"
+    thanks = await (await client.get(r.headers["Location"])).text()
+    assert "Wir haben Ihnen eine E-Mail geschickt" in thanks  # the client knows to look for it
 
     assert (await dispatch_due(app_pool, mailer, now=_later())).sent >= 1
     inbox = smtp[0]
@@ -186,6 +188,10 @@ async def test_site_without_email_shows_no_field_and_ignores_an_address(
     assert kiosk.status == 201
     assert await conn.fetchval("SELECT count(*) FROM email_confirmations") == 0
     assert (await (await client.get("/kiosk/api/config?lang=de", headers=KIOSK)).json())["email_allowed"] is False
+    api = await client.post("/api/requests", json={"concern": "general", "phone": "0151 23456723", "language": "de",
+                                                   "email": "not an address"})
+    assert api.status == 201, await api.text()  # ignored like the web form's, not refused
+    assert await conn.fetchval("SELECT count(*) FROM email_confirmations") == 0
 
 
 async def test_bad_address_is_a_field_error_in_the_clients_language_and_stores_nothing(

@@ -7,7 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
-from scheduler import callbacks, client_actions, intake, ratelimit
+from scheduler import callbacks, client_actions, intake, ratelimit, sites
 from scheduler import requests as requests_
 from scheduler.errors import NotFound
 from scheduler.http import TOKEN, json_object
@@ -25,11 +25,21 @@ def submitted_json(submitted: intake.Submitted, base_url: str) -> dict[str, Any]
             "status_url": f"{base_url}/r/{submitted.link_token}"}
 
 
+async def _email_allowed(request: web.Request, site_code: object) -> bool:
+    if not isinstance(site_code, str):
+        return True  # intake names the bad site; the address is checked with the rest
+    async with request.app[POOL].acquire() as conn:
+        site = await sites.site_by_code(conn, site_code)
+    return site is None or site.email_enabled
+
+
 async def _submit(request: web.Request, kind: Kind) -> web.Response:
     body = await json_object(request)
     config = request.app[CONFIG]
     if "idempotency_key" not in body and request.headers.get("Idempotency-Key"):
         body["idempotency_key"] = request.headers["Idempotency-Key"]
+    if body.get("email") is not None and not await _email_allowed(request, body.get("site") or config.default_site):
+        del body["email"]  # as the web form: an address sent to an office without e-mail is ignored, not checked
     parsed = intake.parse_intake(body, kind=kind, channel="web", default_site=config.default_site,
                                  countries=config.sms.allowed_countries)
     submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),

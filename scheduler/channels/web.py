@@ -20,6 +20,7 @@ from scheduler import (
     callbacks,
     client_actions,
     concerns,
+    email_addresses,
     freed_slots,
     intake,
     invitations,
@@ -290,7 +291,10 @@ async def thanks(request: web.Request) -> web.Response:
         context = await _status_context(request, request.match_info["token"], lang)
     except NotFound:
         return _not_found(request)
-    return render(request, "thanks.html", {"title": N_("Thank you"), **context})
+    async with request.app[POOL].acquire() as conn:
+        found = await requests_.find_by_token(conn, request.match_info["token"])
+        email_pending = found is not None and await email_addresses.still_open(conn, found.id, datetime.now(UTC))
+    return render(request, "thanks.html", {"title": N_("Thank you"), "email_pending": email_pending, **context})
 
 
 async def _act(request: web.Request, action: str) -> web.Response:
