@@ -13,8 +13,8 @@ from scheduler.notify.sms import PermanentSendError, SendResult, TransientSendEr
 log = logging.getLogger(__name__)
 
 
-def invite_message(*, sender: str, to: str, subject: str, text: str, ics: bytes, method: str) -> EmailMessage:
-    """A mail with a plain-text part and the iTIP invite as text/calendar; method=... (RFC 6047)."""
+def plain_message(*, sender: str, to: str, subject: str, text: str) -> EmailMessage:
+    """A plain-text mail."""
     msg = EmailMessage()
     msg["From"] = sender
     msg["To"] = to
@@ -22,6 +22,12 @@ def invite_message(*, sender: str, to: str, subject: str, text: str, ics: bytes,
     msg["Date"] = formatdate(localtime=False, usegmt=True)
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
     msg.set_content(text)
+    return msg
+
+
+def invite_message(*, sender: str, to: str, subject: str, text: str, ics: bytes, method: str) -> EmailMessage:
+    """A mail with a plain-text part and the iTIP invite as text/calendar; method=... (RFC 6047)."""
+    msg = plain_message(sender=sender, to=to, subject=subject, text=text)
     msg.add_alternative(ics, maintype="text", subtype="calendar", params={"method": method, "charset": "UTF-8"},
                         cte="base64")
     return msg

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from datetime import datetime
 from email.message import EmailMessage
-from email.utils import formatdate, make_msgid
 from typing import Final
 
 import asyncpg
@@ -17,7 +16,7 @@ import asyncpg
 from scheduler import email_addresses, requests
 from scheduler.i18n import N_, translate
 from scheduler.notify import messages
-from scheduler.notify.email import invite_message
+from scheduler.notify.email import invite_message, plain_message
 from scheduler.outbox import Message
 from scheduler.sites import Site
 
@@ -32,18 +31,6 @@ CONFIRM_TEXT: Final = N_(
 def confirm_link(site: Site, token: str, code: str) -> str:
     """The confirmation link of a request's address."""
     return f"{messages.manage_link(site, token)}/email/{code}"
-
-
-def plain_message(*, sender: str, to: str, subject: str, text: str) -> EmailMessage:
-    """A plain-text mail."""
-    msg = EmailMessage()
-    msg["From"] = sender
-    msg["To"] = to
-    msg["Subject"] = subject
-    msg["Date"] = formatdate(localtime=False, usegmt=True)
-    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2] or None)
-    msg.set_content(text)
-    return msg
 
 
 async def render(conn: asyncpg.Connection, *, site: Site, message: Message, sender: str,

@@ -119,5 +119,5 @@ async def front_desk_events(request: web.Request) -> web.StreamResponse:
                         await stream.send("{}", event="gone")
                         break
         except (ConnectionResetError, TimeoutError):
-            pass
+            pass  # the page went away; its script reconnects or falls back to polling
     return stream
