@@ -19,6 +19,7 @@ from typing import Any
 
 from bench import (
     ceiling,
+    demand_capacity,
     inbox,
     intake,
     intake_shape,
@@ -29,13 +30,15 @@ from bench import (
     openloop,
     outbox_dispatch,
     policy,
+    preview_impact,
     reminder_wave,
+    rule_builder,
 )
 from scheduler import db
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS = ("ceiling", "intake", "open-loop", "policy", "inbox", "outbox", "wave", "kiosk", "jobs", "letters",
-              "displays")
+              "displays", "preview-impact", "rule-builder", "demand-capacity")
 
 
 def _line(text: str) -> None:
@@ -179,6 +182,23 @@ def main() -> int:
               f"p50 {found['p50_ms']} ms  p99 {found['p99_ms']} ms  max {found['max_ms']} ms  "
               f"RSS idle {found['rss_mb_idle']} MB, open {found['rss_mb_with_displays_open']} MB, "
               f"peak {found['rss_mb_peak']} MB")
+    if "preview-impact" in args.only:
+        report["preview_impact"] = found = preview_impact.measure(dsn)
+        _line(f"{'rules preview impact, ' + str(found['requests']) + ' requests of ' + str(found['weeks']) + ' weeks':55s}"
+              f" first {found['first_ms']} ms  median {found['median_ms']} ms  max {found['max_ms']} ms  "
+              f"(query {found['query_median_ms']} ms; changed {found['changed']})")
+    if "rule-builder" in args.only:
+        report["rule_builder"] = found = rule_builder.measure(dsn)
+        for label, run in found.items():
+            if isinstance(run, dict):
+                _line(f"{'rule builder save-and-validate, ' + label:55s} median {run['save_and_validate_median_ms']} ms"
+                      f"  p99 {run['save_and_validate_p99_ms']} ms  (validate alone {run['validate_median_ms']} ms)")
+    if "demand-capacity" in args.only:
+        report["demand_capacity"] = found = demand_capacity.measure(dsn, requests=args.inbox_requests)
+        for label in ("office_page_queries", "team_page_queries"):
+            run = found[label]
+            _line(f"{'demand/capacity ' + label.split('_')[0] + ', ' + str(found['requests']) + ' requests / 400 sites':55s}"
+                  f" median {run['median_ms']} ms  p99 {run['p99_ms']} ms  max {run['max_ms']} ms")
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(_merge(RESULTS / "latest.json", report), indent=2) + "\n")
     return 0

@@ -25,6 +25,7 @@
   function freshState(lang) {
     return {
       lang: lang, kind: null, concern: null, weekdays: new Set(), parts: new Set(), phone: "", email: "",
+      needs: new Set(), interpreterLanguage: "",
       sms: false, key: newKey(), checkinMode: "reference", checkinValue: "", checkinIdentity: "",
       screen: "start",
     };
@@ -157,6 +158,60 @@
     });
   }
 
+  // Needs (appointments only): toggles; with the interpreter, one language (the kiosk's own when offered).
+  function renderNeeds() {
+    const list = $("need-list");
+    list.replaceChildren();
+    config.needs.forEach((n) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "toggle";
+      b.dataset.need = n.code;
+      b.setAttribute("aria-pressed", state.needs.has(n.code) ? "true" : "false");
+      b.textContent = n.label;
+      b.addEventListener("click", () => {
+        toggle(state.needs, n.code);
+        b.setAttribute("aria-pressed", state.needs.has(n.code) ? "true" : "false");
+        if (n.code === "interpreter" && !state.interpreterLanguage) {
+          const own = config.interpreter_languages.find((l) => l.code === state.lang);
+          state.interpreterLanguage = own ? own.code : "";
+        }
+        renderInterpreterLanguages();
+      });
+      list.appendChild(b);
+    });
+    renderInterpreterLanguages();
+  }
+
+  function renderInterpreterLanguages() {
+    const shown = state.needs.has("interpreter");
+    $("interpreter-languages").hidden = !shown;
+    const list = $("interpreter-language-list");
+    list.replaceChildren();
+    if (!shown) return;
+    config.interpreter_languages.forEach((l) => {
+      const b = document.createElement("button");
+      b.type = "button";
+      b.className = "toggle";
+      b.dataset.interpreterLanguage = l.code;
+      b.setAttribute("aria-pressed", state.interpreterLanguage === l.code ? "true" : "false");
+      b.textContent = l.name;
+      b.addEventListener("click", () => {
+        state.interpreterLanguage = state.interpreterLanguage === l.code ? "" : l.code;
+        renderInterpreterLanguages();
+      });
+      list.appendChild(b);
+    });
+  }
+
+  function chosenNeeds() {
+    return config.needs.filter((n) => state.needs.has(n.code)).map((n) => {
+      if (n.code !== "interpreter" || !state.interpreterLanguage) return n.label;
+      const language = config.interpreter_languages.find((l) => l.code === state.interpreterLanguage);
+      return n.label + " (" + (language ? language.name : state.interpreterLanguage) + ")";
+    });
+  }
+
   function toggle(set, value) { if (set.has(value)) set.delete(value); else set.add(value); }
 
   function keypad(container, keys, onKey) {
@@ -230,6 +285,10 @@
       ["parts", parts.length ? parts.join(", ") : text("any_time")],
       ["phone", state.phone],
     ];
+    if (state.kind === "appointment") {
+      const needs = chosenNeeds();
+      rows.push(["needs_summary", needs.length ? needs.join(", ") : text("needs_none")]);
+    }
     if (state.email) rows.push(["email", state.email]);
     rows.forEach(([key, value]) => {
       const dt = document.createElement("dt");
@@ -257,6 +316,7 @@
       $("when-heading").textContent = text(state.kind === "callback" ? "when_heading_callback" : "when_heading_appointment");
       renderWeekdays();
     }
+    if (name === "needs") renderNeeds();
     if (name === "phone") { renderPhone(); $("phone-error").textContent = ""; }
     if (name === "email") { $("email-display").textContent = state.email; $("email-error").textContent = ""; }
     if (name === "confirm") { renderSummary(); $("confirm-error").textContent = ""; }
@@ -308,13 +368,17 @@
       idempotency_key: state.key, email: state.kind === "appointment" && state.email ? state.email : undefined,
       windows: { weekdays: Array.from(state.weekdays).sort(), parts: Array.from(state.parts).sort() },
     };
+    if (state.kind === "appointment") {
+      body.needs = Array.from(state.needs);
+      if (state.needs.has("interpreter") && state.interpreterLanguage) body.interpreter_language = state.interpreterLanguage;
+    }
     try {
       const result = await api(state.kind === "callback" ? "/kiosk/api/callbacks" : "/kiosk/api/requests", body);
       if (result.ok) {
         $("receipt-reference").textContent = result.data.reference;
         $("receipt-qr").src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(result.data.qr_svg);
         history.length = 0;
-        show("receipt");
+        show(window.kioskWalkIn ? window.kioskWalkIn.screenFor(result.data) : "receipt");
         return;
       }
       const fields = result.data.fields || {};
@@ -363,8 +427,9 @@
 
   function clearScreens() {
     ["phone-display", "phone-error", "email-display", "email-error", "confirm-error", "checkin-display", "checkin-identity-display",
-      "checkin-result", "receipt-reference", "summary"].forEach((id) => { $(id).replaceChildren(); });
+      "checkin-result", "receipt-reference", "summary", "need-list", "interpreter-language-list"].forEach((id) => { $(id).replaceChildren(); });
     $("receipt-qr").removeAttribute("src");
+    if (window.kioskWalkIn) window.kioskWalkIn.clear();
     $("checkin-result").classList.remove("positive");
     document.querySelectorAll("[aria-pressed]").forEach((b) => b.setAttribute("aria-pressed", "false"));
   }
@@ -399,6 +464,7 @@
     $("phone-next").addEventListener("click", () => {
       go(state.kind === "appointment" && config.email_allowed ? "email" : "confirm");
     });
+    $("when-next").addEventListener("click", () => go(state.kind === "appointment" ? "needs" : "phone"));
     $("email-skip").addEventListener("click", () => { state.email = ""; go("confirm"); });
     $("email-next").addEventListener("click", () => go("confirm"));
     $("sms-consent").addEventListener("click", () => {

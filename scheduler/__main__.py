@@ -1,4 +1,4 @@
-"""Command line: python -m scheduler serve | migrate | seed-demo | policy check FILE."""
+"""Command line: python -m scheduler serve | migrate | seed-demo | backup FILE | restore FILE | policy check FILE."""
 
 from __future__ import annotations
 
@@ -44,6 +44,11 @@ def _parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed-demo", help="load the demo site (no-op if present)")
     seed.add_argument("--history", type=_history_weeks, metavar="Nw",
                       help="also fill N weeks (1w to 52w) of demo history before now, once per site (e.g. 12w)")
+    dump = sub.add_parser("backup", help="write the database to FILE with pg_dump (custom format)")
+    dump.add_argument("file", type=Path)
+    load = sub.add_parser("restore", help="load FILE into an empty database with pg_restore")
+    load.add_argument("file", type=Path)
+    load.add_argument("--database-url", help="the empty target database (default: DATABASE_URL / database.url)")
     policy = sub.add_parser("policy", help="rule set tools")
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     check = policy_sub.add_parser("check", help="validate a rule set YAML file and print every problem")
@@ -135,10 +140,30 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.command == "policy":
         return policy_check(args.file)
+    if args.command in ("backup", "restore"):
+        return backup_or_restore(config, args)
     config = with_database(config)
     asyncio.run(_prepare(config, demo=args.command == "seed-demo"))
     if args.command == "seed-demo" and args.history:
         asyncio.run(_seed_history(config, args.history))
+    return 0
+
+
+def backup_or_restore(config: Config, args: argparse.Namespace) -> int:
+    """Run `backup FILE` or `restore FILE`; a clear message and exit status 1 when it cannot."""
+    from scheduler import backup
+
+    url = getattr(args, "database_url", None) or with_database(config).database.url
+    assert url
+    try:
+        if args.command == "backup":
+            asyncio.run(backup.backup(url, args.file))
+        else:
+            asyncio.run(backup.restore(url, args.file))
+    except backup.BackupError as e:
+        sys.stderr.write(f"{args.command}: {e}\n")
+        return 1
+    sys.stdout.write(f"{args.command}: done ({args.file})\n")
     return 0
 
 

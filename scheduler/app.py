@@ -17,7 +17,15 @@ from scheduler.api import admin as admin_api
 from scheduler.api import ops
 from scheduler.api import public as public_api
 from scheduler.api import staff as staff_api
-from scheduler.channels import calendar_links, email_links, phone_appointments, phone_codes, twilio_hooks
+from scheduler.channels import (
+    calendar_links,
+    email_links,
+    group_session_web,
+    phone_appointments,
+    phone_audio,
+    phone_codes,
+    twilio_hooks,
+)
 from scheduler.channels import display as display_channel
 from scheduler.channels import kiosk as kiosk_channel
 from scheduler.channels import phone as phone_channel
@@ -32,9 +40,9 @@ from scheduler.notify import dispatch
 from scheduler.notify.email import SmtpEmail
 from scheduler.notify.sms import make_sender
 from scheduler.sites import SetupCache
+from scheduler.staff import capacity_pages, escalation_pages, session_api, signin_limits
 from scheduler.staff import oidc as staff_oidc
 from scheduler.staff import pages as staff_pages
-from scheduler.staff import session_api, signin_limits
 
 log = logging.getLogger(__name__)
 
@@ -110,6 +118,8 @@ def _add_web(app: web.Application) -> None:
     app.add_routes(staff_api.routes)
     app.add_routes(admin_api.routes)
     app.add_routes(staff_pages.routes)
+    app.add_routes(escalation_pages.routes)  # escalated requests and their bulk reassignment (issue 16)
+    app.add_routes(capacity_pages.routes)  # demand against capacity (issue 16)
     app.cleanup_ctx.append(staff_oidc.client_ctx)  # the HTTP session towards the single sign-on issuer
     app.cleanup_ctx.append(signin_limits.checks_ctx)  # argon2 in a bounded thread pool
     app.add_routes(web_channel.routes)
@@ -118,7 +128,9 @@ def _add_web(app: web.Application) -> None:
     app.add_routes(phone_channel.routes)
     app.add_routes(phone_appointments.routes)  # the IVR's appointment requests (issue 17)
     app.add_routes(phone_codes.routes)  # the IVR's confirm or cancel by reference code (issue 17)
+    phone_audio.setup(app, app[CONFIG])  # the office's recorded prompts, played instead of speech (issue 17)
     app.add_routes(display_channel.routes)
+    app.add_routes(group_session_web.routes)  # information sessions: list, booking, a seat's page (issue 17)
     app.cleanup_ctx.append(_lobby_feed)  # call displays and the front desk hear calls and arrivals
     app.on_shutdown.append(_end_lobby_streams)
     app.router.add_static("/static/", PACKAGE_DIR / "static", name="static")

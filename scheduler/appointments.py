@@ -269,28 +269,6 @@ async def list_for_staff(conn: asyncpg.Connection, *, staff_id: int, start: date
     return [_from_row(r) for r in rows]
 
 
-@dataclass(frozen=True, slots=True)
-class CalendarFacts:
-    """What a caseworker's calendar shows of the request behind an appointment."""
-
-    request_id: int
-    client_id: int
-    reference: str
-    labels: dict[str, str]
-    name: str | None
-
-
-async def calendar_facts(conn: asyncpg.Connection, request_ids: list[int]) -> dict[int, CalendarFacts]:
-    """Reference, concern labels and client name of the requests behind a list of appointments (one query)."""
-    rows = await conn.fetch(
-        """
-        SELECT r.id AS request_id, r.client_id, r.reference, c.labels, cl.name
-        FROM requests r JOIN concerns c ON c.id = r.concern_id JOIN clients cl ON cl.id = r.client_id
-        WHERE r.id = ANY($1)
-        """, request_ids)
-    return {r["request_id"]: CalendarFacts(**r) for r in rows}
-
-
 async def confirmed_for_client_between(conn: asyncpg.Connection, *, site_id: int, client_id: int, start: datetime,
                                        end: datetime) -> Appointment | None:
     """The client's earliest confirmed appointment at a site that starts in [start, end)."""
@@ -303,6 +281,12 @@ async def confirmed_for_client_between(conn: asyncpg.Connection, *, site_id: int
         site_id, client_id, start, end,
     )
     return _from_row(row) if row else None
+
+
+async def no_shows_since(conn: asyncpg.Connection, *, client_id: int, since: datetime) -> int:
+    """How many of the client's appointments that started since `since` ended with the outcome no-show."""
+    return await conn.fetchval("SELECT count(*) FROM appointments WHERE client_id = $1 AND outcome = 'no_show' "
+                               "AND lower(during) >= $2", client_id, since)
 
 
 # -- outcomes (issue 14) ------------------------------------------------------------------------------------

@@ -34,6 +34,7 @@ from scheduler import (
     planning,
     references,
     sites,
+    video_rooms,
 )
 from scheduler import requests as requests_
 from scheduler.batch_lists import Problem, Row
@@ -121,7 +122,7 @@ async def plan(pool: asyncpg.Pool, *, site: sites.Site, staff_id: int, concern: 
                 made = await planning.make_plan(
                     conn, site=site, kind=Kind.appointment, concern_code=concern.code, urgent=concern.urgent,
                     channel=Channel.staff, language=row.language, modes=(), client=client, received_at=now, now=now,
-                    setups=setups)
+                    setups=setups, invitation=True)
                 decision = dataclasses.replace(made.decision, earliest_start=max(start, now), latest_start=end,
                                                propose_count=1)
                 slots = await planning.find_slots(conn, site=site, plan=made, language=row.language, windows={},
@@ -278,7 +279,7 @@ async def _send_all(conn: asyncpg.Connection, batch: Batch, rows: Sequence[async
             plans[key] = await planning.make_plan(
                 conn, site=site, kind=Kind.appointment, concern_code=concern.code, urgent=concern.urgent,
                 channel=Channel.staff, language=r["language"], modes=(), client=client, received_at=now, now=now,
-                route=(None, r["staff_id"]), setups=setups)
+                route=(None, r["staff_id"]), setups=setups, invitation=True)
         plan_ = plans[key]
         request = await requests_.insert(conn, requests_.NewRequest(
             site_id=site.id, client_id=client.id, concern_id=concern.id, channel=Channel.staff,
@@ -301,6 +302,7 @@ async def _send_all(conn: asyncpg.Connection, batch: Batch, rows: Sequence[async
     booked = await appointments.book_many(conn, [
         (site.id, q.id, c.id, r["staff_id"], r["start"], r["end"], r["mode"], r["room"]) for r, c, q in made],
         actor=actor)
+    await video_rooms.ensure(conn, booked)
     by_request = {a.request_id: a for a in booked}
     await notices.appointments_confirmed_many(conn, [(c, by_request[q.id], q.link_token) for _, c, q in made],
                                               reminder_offsets=reminder_offsets, now=now)
@@ -324,7 +326,7 @@ async def _send_row(conn: asyncpg.Connection, batch: Batch, r: asyncpg.Record, *
     made = await planning.make_plan(
         conn, site=site, kind=Kind.appointment, concern_code=concern.code, urgent=concern.urgent,
         channel=Channel.staff, language=r["language"], modes=(), client=client, received_at=now, now=now,
-        route=(None, r["staff_id"]), setups=setups)
+        route=(None, r["staff_id"]), setups=setups, invitation=True)
     new = requests_.NewRequest(
         site_id=batch.site_id, client_id=client.id, concern_id=batch.concern_id, channel=Channel.staff,
         language=r["language"], modes=[], windows={}, note="", idempotency_key=None, invitation=batch.invitation,

@@ -21,6 +21,7 @@ from scheduler import (
     notices,
     planning,
     slot_offers,
+    video_rooms,
 )
 from scheduler import proposals as proposals_
 from scheduler import requests as requests_
@@ -121,6 +122,7 @@ async def status_view(conn: asyncpg.Connection, token: str, lang: str, *,
                 "start": appointment.start.isoformat(), "end": appointment.end.isoformat(),
                 "mode": appointment.mode, "room": appointment.room, "status": appointment.status.value,
                 "caseworker": appointment.staff_name,
+                "video": _video(await video_rooms.client_view(conn, appointment, now or datetime.now(UTC))),
             }
         offer = None if request.status not in requests_.OPEN else \
             await slot_offers.open_for_request(conn, request.id, now=now or datetime.now(UTC))
@@ -141,6 +143,10 @@ async def status_view(conn: asyncpg.Connection, token: str, lang: str, *,
         "next_attempt_at": callback.next_attempt_at.isoformat() if callback.next_attempt_at else None,
         "actions": ["cancel"] if callback.status in callbacks.OPEN else [],
     }
+
+
+def _video(found: video_rooms.ClientView | None) -> dict[str, Any] | None:
+    return None if found is None else {"state": found.state, "url": found.url, "opens_at": found.opens_at.isoformat()}
 
 
 def _request_actions(request: requests_.Request, appointment: appointments.Appointment | None) -> list[str]:

@@ -57,6 +57,7 @@ class JobsConfig:
     sign_in_cleanup_interval_seconds: float = 3600.0
     expiry_interval_seconds: float = 300.0
     passed_proposals_interval_seconds: float = 120.0
+    escalation_summary_interval_seconds: float = 600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,6 +122,13 @@ class LifecycleConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class EscalationConfig:
+    summary_from: time = time(7, 0)   # site-local time from which the team leads' daily summary goes out
+    # workdays: on the site's working days (its calendar: no weekends, no public holidays); every_day: every day
+    summary_days: Literal["workdays", "every_day"] = "workdays"
+
+
+@dataclass(frozen=True, slots=True)
 class FreedSlotsConfig:
     sms_offer_max: int = 3   # waiting clients a freed time is offered to by SMS at once (0: proposals only)
 
@@ -144,6 +152,12 @@ class PrivacyConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class PhoneConfig:
+    prompts_dir: str | None = None   # recorded IVR prompts: <dir>/<lang>/<key>.wav|.mp3 (docs/phone-prompts.md)
+    prompts_url: str | None = None   # where Twilio fetches them; default <public_base_url>/phone-prompts
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "INFO"
     json: bool = True
@@ -160,8 +174,10 @@ class Config:
     oidc: OidcConfig = OidcConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     lifecycle: LifecycleConfig = LifecycleConfig()
+    escalation: EscalationConfig = EscalationConfig()
     freed_slots: FreedSlotsConfig = FreedSlotsConfig()
     invitations: InvitationsConfig = InvitationsConfig()
+    phone: PhoneConfig = PhoneConfig()
     logging: LoggingConfig = LoggingConfig()
     reminder_offsets_minutes: tuple[int, ...] = (24 * 60, 120)
     default_site: str = "musterstadt"

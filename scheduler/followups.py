@@ -154,13 +154,13 @@ async def _chosen(conn: asyncpg.Connection, case: _Case, *, site: sites.Site, ki
 
 
 async def _plan(conn: asyncpg.Connection, case: _Case, *, site: sites.Site, kind: Kind, channel: Channel,
-                received_at: datetime, now: datetime) -> planning.Plan:
+                received_at: datetime, now: datetime, invitation: bool = False) -> planning.Plan:
     # Routed to the same caseworker (or team), so their own rules are the ones that apply.
     return await planning.make_plan(
         conn, site=site, kind=kind, concern_code=case.concern_code,
         urgent=await concerns.is_urgent(conn, case.concern_id), channel=channel, language=case.language,
         modes=case.modes, client=await clients.get(conn, case.client_id), received_at=received_at, now=now,
-        route=(case.team_id, case.staff_id))
+        route=(case.team_id, case.staff_id), invitation=invitation)
 
 
 def _with_lead_time(decision: Decision, *, lead_time: int, rule_id: str, site: sites.Site, now: datetime) -> Decision:
@@ -177,7 +177,8 @@ def _with_lead_time(decision: Decision, *, lead_time: int, rule_id: str, site: s
 async def _invite(conn: asyncpg.Connection, case: _Case, *, site: sites.Site, lead_time: int, rule_id: str,
                   key: str, actor: str, now: datetime) -> int:
     """A new request for the client, made by the staff channel, with proposals after the lead time."""
-    plan = await _plan(conn, case, site=site, kind=Kind.appointment, channel=Channel.staff, received_at=now, now=now)
+    plan = await _plan(conn, case, site=site, kind=Kind.appointment, channel=Channel.staff, received_at=now, now=now,
+                       invitation=True)
     decision = _with_lead_time(plan.decision, lead_time=lead_time, rule_id=rule_id, site=site, now=now)
     plan = dataclasses.replace(plan, decision=decision, auto_confirm=False)
     # The client's weekdays and times of day still hold; dates they named for the missed one do not.

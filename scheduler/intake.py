@@ -23,6 +23,7 @@ from scheduler import (
     email_addresses,
     idempotency,
     letter_triggers,
+    needs,
     notice_templates,
     notices,
     outbox,
@@ -72,6 +73,8 @@ class Intake:
     postal_address: addresses.Address | None = None  # invitations: where a letter goes (given by staff)
     electronic_consent: bool = False       # invitations: staff recorded consent to electronic notice
     email: str | None = None               # appointment requests where the site allows e-mail (email_addresses)
+    needs: tuple[str, ...] = ()            # appointment requests: policy.rules.Need values (needs.py)
+    interpreter_language: str | None = None
 
 
 def _fingerprint(intake: Intake) -> str | None:
@@ -82,7 +85,8 @@ def _fingerprint(intake: Intake) -> str | None:
         "phone": intake.phone, "language": intake.language, "modes": list(intake.modes),
         "windows": dict(intake.windows), "note": intake.note, "sms_consent": intake.sms_consent,
         "customer_number": intake.customer_number, "name": intake.name,
-        **({"email": intake.email} if intake.email else {})})
+        **({"email": intake.email} if intake.email else {}),
+        **({"needs": list(intake.needs), "interpreter_language": intake.interpreter_language} if intake.needs else {})})
 
 
 @dataclass(frozen=True, slots=True)
@@ -147,6 +151,8 @@ def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: Channel | str,
     note = clean_text(data.get("note"), name="note", limit=500, multiline=True, errors=errors)
     name, customer, consent, key = _parse_person(data, errors)
     email = email_addresses.parse(data.get("email"), errors) if kind is Kind.appointment else None
+    chosen_needs, interpreter = needs.parse(data.get("needs"), data.get("interpreter_language"), errors) \
+        if kind is Kind.appointment else ((), None)
     if not phone and "phone" not in errors and not (customer and name):
         errors["customer_number"] = N_("Without a mobile number, please give the customer number and the name.")
     site = data.get("site") or default_site
@@ -156,7 +162,8 @@ def parse_intake(data: Mapping[str, Any], *, kind: Kind, channel: Channel | str,
         raise ValidationFailed(fields=errors)
     return Intake(site=str(site), kind=kind, channel=Channel(channel), concern=str(concern), phone=phone,
                   language=language, modes=tuple(dict.fromkeys(modes)), windows=windows, note=note,
-                  sms_consent=bool(consent), customer_number=customer, name=name, idempotency_key=key, email=email)
+                  sms_consent=bool(consent), customer_number=customer, name=name, idempotency_key=key, email=email,
+                  needs=chosen_needs, interpreter_language=interpreter)
 
 
 def _parse_person(data: Mapping[str, Any], errors: dict[str, str]) -> tuple[str | None, str | None, object, Any]:
@@ -296,7 +303,7 @@ async def _submit_request(conn: asyncpg.Connection, site: sites.Site, intake: In
     plan = await planning.make_plan(
         conn, site=site, kind=Kind.appointment, concern_code=intake.concern, urgent=concern.urgent,
         channel=intake.channel, language=intake.language, modes=intake.modes, client=client, received_at=now,
-        now=now, route=route, setups=setups)
+        now=now, route=route, setups=setups, needs=intake.needs, invitation=intake.invitation is not None)
     slots = await planning.find_slots(conn, site=site, plan=plan, language=intake.language,
                                       windows=dict(intake.windows), now=now, hold=held)
     auto_book = plan.auto_confirm and bool(slots)
@@ -314,7 +321,8 @@ async def _submit_request(conn: asyncpg.Connection, site: sites.Site, intake: In
         sms_consent=intake.sms_consent, claimed_name=intake.name, claimed_customer_number=intake.customer_number,
         status=requests_.Status.proposed if proposals else requests_.Status.received,
         decision=plan.decision, team_id=plan.team_id, staff_id=plan.staff_id, deadline_at=plan.deadline_at,
-        policy_ids=plan.policy_ids, proposals=proposals, events=events)
+        policy_ids=plan.policy_ids, proposals=proposals, events=events, needs=intake.needs,
+        interpreter_language=intake.interpreter_language)
 
     def receipt(reference: str, token: str) -> outbox.Receipt | None:
         if intake.invitation is not None:  # an invitation's message goes out when a time is chosen

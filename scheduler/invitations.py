@@ -8,7 +8,7 @@ the policy's proposals (the caseworker then books one) or, with `fixed_start`, o
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from datetime import datetime, timedelta
 from typing import Final
 from zoneinfo import ZoneInfo
@@ -38,12 +38,13 @@ async def invite(pool: asyncpg.Pool, *, user: StaffUser, phone: str, concern: st
                  countries: Collection[str] = ("DE",), form_key: str = "", fixed_start: datetime | None = None,
                  fixed_mode: str = "in_person", customer_number: str = "", name: str = "",
                  postal_address: addresses.Address | None = None, electronic_consent: bool = False,
-                 email: str = "") -> Invited:
+                 email: str = "", needs: Mapping[str, object] | None = None) -> Invited:
     """Invite a client with a notice template of the caseworker's site; the version used is kept with it.
 
     `form_key` (the form's own random key) makes a resubmitted form return the first invitation; the notice
     and the `created` entry are written once. Without a mobile number, customer number and name identify the
-    client and the invitation goes by letter (`postal_address`, see letters.py).
+    client and the invitation goes by letter (`postal_address`, see letters.py). `needs` holds the client's
+    needs as intake reads them (`needs`, `interpreter_language`).
     """
     errors: dict[str, str] = {}
     bring = intake.clean_text(bring, name="bring", limit=notice_templates.BRING_LIMIT, multiline=True,
@@ -61,8 +62,8 @@ async def invite(pool: asyncpg.Pool, *, user: StaffUser, phone: str, concern: st
     person = {"customer_number": customer_number or None, "name": name or None,
               "email": (email or None) if site.email_enabled else None}  # ignored where e-mail is not allowed
     parsed = intake.parse_intake({"concern": concern, "phone": phone, "language": language, "sms_consent": bool(phone),
-                                  **person}, kind=Kind.appointment, channel=Channel.staff, default_site=site.code,
-                                 countries=countries, phone_optional=True)
+                                  **person, **(needs or {})}, kind=Kind.appointment, channel=Channel.staff,
+                                 default_site=site.code, countries=countries, phone_optional=True)
     key = f"invite-{user.id}-{form_key[:KEY_PATTERN_LIMIT]}" if form_key else None
     submitted = await intake.submit(pool, dataclasses.replace(
         parsed, created_by=user.id, invitation=template.kind.value, route_staff_id=user.id, server_key=key,

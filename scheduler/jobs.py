@@ -21,7 +21,17 @@ from apscheduler.executors.asyncio import AsyncIOExecutor
 from apscheduler.jobstores.memory import MemoryJobStore
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
-from scheduler import approvals, expiry, lobby_calls, outcomes, ratelimit, retention, slot_offers
+from scheduler import (
+    approvals,
+    escalation_summary,
+    expiry,
+    lobby_calls,
+    outcomes,
+    ratelimit,
+    retention,
+    slot_offers,
+    walk_ins,
+)
 from scheduler.keys import CONFIG, POOL, SENDERS
 from scheduler.metrics import JOB_RUNS
 from scheduler.notify import dispatch
@@ -74,6 +84,14 @@ async def flag_overdue(app: web.Application, now: datetime) -> object:
     return await approvals.flag_overdue(app[POOL], now=now)
 
 
+async def summarise_escalations(app: web.Application, now: datetime) -> object:
+    """Once per team and working day: the team lead's summary of escalated requests (mail, or on the page)."""
+    settings = app[CONFIG].escalation
+    return await escalation_summary.send_due(app[POOL], now=now, start=settings.summary_from,
+                                             workdays_only=settings.summary_days == "workdays",
+                                             public_base_url=app[CONFIG].server.public_base_url)
+
+
 async def flag_unmarked_outcomes(app: web.Application, now: datetime) -> object:
     """Flag appointments without an outcome to their caseworker, a working day later to the team lead."""
     return await outcomes.flag_unmarked(app[POOL], now=now)
@@ -115,7 +133,9 @@ async def expire_slot_offers(app: web.Application, now: datetime) -> object:
 async def purge_lobby_calls(app: web.Application, now: datetime) -> object:
     """Forget calls of earlier days: the displays and lists show today's; the audit trail keeps who called."""
     async with app[POOL].acquire() as conn:
-        return await lobby_calls.delete_before(conn, before=now - lobby_calls.KEPT)
+        calls = await lobby_calls.delete_before(conn, before=now - lobby_calls.KEPT)
+        await walk_ins.delete_before(conn, before=now - walk_ins.KEPT)  # and walk-in tickets of earlier weeks
+        return calls
 
 
 JOBS: tuple[Job, ...] = (
@@ -123,6 +143,7 @@ JOBS: tuple[Job, ...] = (
     Job("outbox-sweep", sweep_outbox, "sweep_interval_seconds", singleton=True),
     Job("deadlines", flag_overdue, "deadlines_interval_seconds", singleton=True),
     Job("unmarked-outcomes", flag_unmarked_outcomes, "deadlines_interval_seconds", singleton=True),
+    Job("escalation-summary", summarise_escalations, "escalation_summary_interval_seconds", singleton=True),
     Job("retention", apply_retention, "retention_interval_seconds", singleton=True),
     Job("rate-limits", purge_rate_limits, "rate_limit_cleanup_interval_seconds", singleton=True),
     Job("sign-in-cleanup", purge_sign_in, "sign_in_cleanup_interval_seconds", singleton=True),

@@ -10,7 +10,7 @@ from typing import Final
 
 import asyncpg
 
-from scheduler import appointments, audit, sites
+from scheduler import appointments, audit, sites, walk_ins
 from scheduler.appointments import AppointmentStatus
 from scheduler.errors import DomainError, Forbidden, ValidationFailed
 from scheduler.i18n import N_
@@ -30,8 +30,8 @@ class NotCallable(DomainError):
 @dataclass(frozen=True, slots=True)
 class Call:
     id: int
-    appointment_id: int
-    reference: str
+    appointment_id: int | None  # None for a walk-in ticket's call
+    reference: str              # the request's reference code, or the walk-in ticket's number
     room: str
     attempt: int
     called_at: datetime
@@ -129,19 +129,41 @@ async def _insert(conn: asyncpg.Connection, *, site_id: int, appointment_id: int
     raise NotCallable(N_("A colleague is calling this client right now. Please reload."))
 
 
+async def insert_ticket_call(conn: asyncpg.Connection, *, site_id: int, ticket_id: int, room: str, staff_id: int,
+                             now: datetime) -> int:
+    """Add the next numbered call of a walk-in ticket (walk_in_desk.call checks who and what); its attempt."""
+    for _ in range(_ATTEMPTS):
+        try:
+            async with conn.transaction():  # a savepoint: a lost race for the number is retried
+                attempt: int = await conn.fetchval(
+                    """
+                    INSERT INTO lobby_calls (site_id, walk_in_ticket_id, attempt, room, called_by, called_at)
+                    SELECT $1, $2, coalesce(max(attempt), 0) + 1, $3, $4, $5
+                    FROM lobby_calls WHERE walk_in_ticket_id = $2
+                    RETURNING attempt
+                    """, site_id, ticket_id, room, staff_id, now)
+                return attempt
+        except asyncpg.UniqueViolationError:
+            continue
+    raise NotCallable(N_("A colleague is calling this client right now. Please reload."))
+
+
 async def board(conn: asyncpg.Connection, site_id: int, *, since: datetime, limit: int = BOARD_SIZE) -> list[Call]:
     """The site's latest calls since a moment (the start of the local day), newest first."""
     rows = await conn.fetch(
         """
-        SELECT l.id, l.appointment_id, r.reference, l.room, l.attempt, l.called_at
+        SELECT l.id, l.appointment_id, r.reference, t.number AS ticket, l.room, l.attempt, l.called_at
         FROM lobby_calls l
-        JOIN appointments a ON a.id = l.appointment_id
-        JOIN requests r ON r.id = a.request_id
+        LEFT JOIN appointments a ON a.id = l.appointment_id
+        LEFT JOIN requests r ON r.id = a.request_id
+        LEFT JOIN walk_in_tickets t ON t.id = l.walk_in_ticket_id
         WHERE l.site_id = $1 AND l.called_at >= $2
         ORDER BY l.called_at DESC, l.id DESC
         LIMIT $3
         """, site_id, since, limit)
-    return [Call(**r) for r in rows]
+    return [Call(id=r["id"], appointment_id=r["appointment_id"],
+                 reference=r["reference"] if r["ticket"] is None else walk_ins.label(r["ticket"]),
+                 room=r["room"], attempt=r["attempt"], called_at=r["called_at"]) for r in rows]
 
 
 async def states(conn: asyncpg.Connection, appointment_ids: Sequence[int]) -> dict[int, CallState]:

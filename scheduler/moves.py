@@ -15,7 +15,19 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from scheduler import appointments, approvals, clients, closures, concerns, freed_slots, notices, planning, sites, teams
+from scheduler import (
+    appointments,
+    approvals,
+    clients,
+    closures,
+    concerns,
+    freed_slots,
+    notices,
+    planning,
+    sites,
+    teams,
+    video_rooms,
+)
 from scheduler import requests as requests_
 from scheduler.appointments import Appointment
 from scheduler.clients import Client
@@ -108,6 +120,7 @@ async def move_locked(conn: asyncpg.Connection, *, appointment: Appointment, req
     moved = await appointments.move(conn, appointment.id, staff_id=slot.caseworker_id, start=slot.start,
                                     end=slot.end, mode=slot.mode.value, room=slot.room, actor=actor,
                                     savepoint=batch is None)
+    await video_rooms.ensure(conn, [moved])  # moved to video: a room from now on
     if request.staff_id != slot.caseworker_id:
         await requests_.reroute(conn, request.id, team_id=await teams.team_of_staff(conn, slot.caseworker_id),
                                 staff_id=slot.caseworker_id)
@@ -176,7 +189,8 @@ async def propose(conn: asyncpg.Connection, *, appointment: Appointment, request
         plan = await planning.make_plan(
             conn, site=site, kind=Kind.appointment, concern_code=request.concern_code, urgent=urgent,
             channel=request.channel, language=request.language, modes=request.modes or (appointment.mode,),
-            client=client, received_at=request.created_at, now=now, route=route)
+            client=client, received_at=request.created_at, now=now, route=route, needs=request.needs,
+            invitation=request.invitation is not None)
         slots = await planning.find_slots(conn, site=site, plan=plan, language=request.language,
                                           windows=request.windows, now=now, exclude_request_id=request.id,
                                           count=count, hold=hold)

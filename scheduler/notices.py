@@ -24,7 +24,8 @@ from scheduler.clients import Client
 
 REMINDER_KINDS = ["sms.reminder"]
 # The only SMS a number that has not confirmed SMS itself may get.
-RECEIPT_KINDS = frozenset({"sms.request_received", "sms.callback_received"})
+# A group-session seat's confirmation carries its reference like a receipt (group_session_seats.book).
+RECEIPT_KINDS = frozenset({"sms.request_received", "sms.callback_received", "sms.group_seat_booked"})
 
 
 def may_sms(client: Client, *, consent: bool, receipt: bool = False) -> bool:

@@ -64,7 +64,8 @@ async def _evaluate(conn: asyncpg.Connection, site: sites.Site, recent: list[req
         plan = await planning.make_plan(
             conn, site=site, kind=Kind.appointment, concern_code=request.concern_code, urgent=urgent,
             channel=request.channel, language=request.language, modes=request.modes, client=client,
-            received_at=request.created_at, now=now)
+            received_at=request.created_at, now=now, needs=request.needs,
+            invitation=request.invitation is not None)
         slots = await planning.find_slots(conn, site=site, plan=plan, language=request.language,
                                           windows=request.windows, now=now, exclude_request_id=request.id, count=1)
         if plan.staff_id is not None:

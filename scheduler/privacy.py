@@ -7,7 +7,16 @@ from typing import Any
 
 import asyncpg
 
-from scheduler import addresses, audit, batch_invitations, email_addresses, invitation_evidence, letters, retention
+from scheduler import (
+    addresses,
+    audit,
+    batch_invitations,
+    email_addresses,
+    group_session_seats,
+    invitation_evidence,
+    letters,
+    retention,
+)
 from scheduler.errors import NotFound
 
 
@@ -72,6 +81,7 @@ async def export(conn: asyncpg.Connection, *, site_id: int, client_id: int, acto
         "letters": await letters.export_for(conn, site_id=site_id, client_id=client_id),
         "batch_invitation_lines": await batch_invitations.rows_of_client(
             conn, site_id=site_id, phone=phone, customer_number=client[0]["customer_number"]),
+        "group_session_seats": await group_session_seats.export_for(conn, site_id=site_id, client_id=client_id),
         "audit": _jsonable(await audit.about_client(conn, site_id=site_id, client_id=client_id, request_ids=ids[0],
                                                     callback_ids=ids[1], appointment_ids=ids[2])),
     }
@@ -128,5 +138,6 @@ async def erase(conn: asyncpg.Connection, *, site_id: int, client_id: int, actor
     await email_addresses.erase_for(conn, site_id=site_id, client_id=client_id)
     await letters.erase_for(conn, site_id=site_id, client_id=client_id, now=now)
     await batch_invitations.erase_rows_of_client(conn, site_id=site_id, phone=phone, customer_number=customer_number)
+    await group_session_seats.erase_for(conn, site_id=site_id, client_id=client_id, now=now)
     await audit.record(conn, site_id=site_id, actor=actor, action="client.erase", subject_type="client",
                        subject_id=client_id)

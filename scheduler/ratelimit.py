@@ -46,7 +46,7 @@ log = logging.getLogger(__name__)
 
 # What each public path counts against; everything else (staff, webhooks with signatures, ops) is exempt.
 SUBMIT_PATHS = ("/api/requests", "/api/callbacks", "/request", "/callback")
-LOOKUP_PREFIXES = ("/api/public/", "/r/")
+LOOKUP_PREFIXES = ("/api/public/", "/r/", "/g/")  # /g/: a group-session seat's page (issue 17)
 # A lobby kiosk is one address serving many clients: it is counted per device, with its own limit.
 KIOSK_PREFIX = "/kiosk/api/"
 KIOSK_TOKEN_HEADER = "X-Kiosk-Token"  # a header name, not a secret  # nosec B105

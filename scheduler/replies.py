@@ -188,7 +188,8 @@ async def _helped_recently(conn: asyncpg.Connection, *, phone: str, inbound_id: 
 async def handle(pool: asyncpg.Pool, *, provider_id: str, from_phone: str, to_phone: str, body: str,
                  now: datetime, default_site: str, reminder_offsets: tuple[timedelta, ...],
                  countries: Collection[str] = ("DE",),
-                 limit_phone: Callable[[asyncpg.Pool, str], Awaitable[None]] | None = None) -> ReplyOutcome | None:
+                 limit_phone: Callable[[asyncpg.Pool, str], Awaitable[None]] | None = None,
+                 public_base_url: str = "") -> ReplyOutcome | None:
     """Store and carry out one inbound SMS; None when this message id was already handled.
 
     `countries` and `limit_phone` apply to new requests by keyword as to every intake (see intake.submit)."""
@@ -229,7 +230,7 @@ async def handle(pool: asyncpg.Pool, *, provider_id: str, from_phone: str, to_ph
         await conn.execute("UPDATE inbound_messages SET action = $2 WHERE id = $1", inbound_id,
                            f"{action.value}:{result}")
     opted_out = client is not None and client.sms_opted_out_at is not None and action is not Action.start
-    link = await _cancel_link(pool, client) if result == "cancel_by_link" and client else None
+    link = await _cancel_link(pool, client, public_base_url) if result == "cancel_by_link" and client else None
     reply = None if result in ANSWERED_ELSEWHERE or (opted_out and action is not Action.stop) \
         else translate(language, REPLIES[result], **({"link": link} if link else {}))
     log.info("inbound sms handled", extra={"inbound_id": inbound_id, "action": action.value, "result": result})
@@ -332,11 +333,11 @@ async def _act_on_request(pool: asyncpg.Pool, *, action: Action, request_id: int
     return "another_time"
 
 
-async def _cancel_link(pool: asyncpg.Pool, client: clients.Client) -> str:
+async def _cancel_link(pool: asyncpg.Pool, client: clients.Client, deployment_url: str) -> str:
     """The status page of the client's open request, where a mandatory appointment can be cancelled."""
     async with pool.acquire() as conn:
         target = await _latest_open(conn, client.id)
         assert target is not None and target[0] == "request"
         request = await requests_.get(conn, target[1])
-        site = await sites.site_by_id(conn, request.site_id)
+        site = sites.resolved(await sites.site_by_id(conn, request.site_id), deployment_url)
     return messages.manage_link(site, request.link_token)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
@@ -26,3 +27,27 @@ async def client_history(conn: asyncpg.Connection, client_id: int) -> list[dict[
         ORDER BY created_at DESC LIMIT 50
         """, client_id)
     return [dict(r) for r in rows]
+
+
+@dataclass(frozen=True, slots=True)
+class CalendarFacts:
+    """What a caseworker's calendar shows of the request behind an appointment."""
+
+    request_id: int
+    client_id: int
+    reference: str
+    labels: dict[str, str]
+    name: str | None
+    needs: tuple[str, ...] = ()  # what the client needs (needs.py), travelling with the appointment
+    interpreter_language: str | None = None
+
+
+async def calendar_facts(conn: asyncpg.Connection, request_ids: list[int]) -> dict[int, CalendarFacts]:
+    """Reference, concern labels and client name of the requests behind a list of appointments (one query)."""
+    rows = await conn.fetch(
+        """
+        SELECT r.id AS request_id, r.client_id, r.reference, c.labels, cl.name, r.needs, r.interpreter_language
+        FROM requests r JOIN concerns c ON c.id = r.concern_id JOIN clients cl ON cl.id = r.client_id
+        WHERE r.id = ANY($1)
+        """, request_ids)
+    return {r["request_id"]: CalendarFacts(**{**r, "needs": tuple(r["needs"])}) for r in rows}

@@ -86,13 +86,16 @@ class Request:
     claimed_name: str | None = None             # as typed on an unauthenticated channel: unverified
     claimed_customer_number: str | None = None  # likewise
     decline_category: DeclineCategory | None = None  # set with decline_reason when staff decline it
+    needs: tuple[str, ...] = ()                 # policy.rules.Need values (migration 0029; needs.py shows them)
+    interpreter_language: str | None = None     # with the interpreter need: an ISO 639 code
 
 
 SELECT = """
 SELECT r.id, r.site_id, r.client_id, r.concern_id, c.code AS concern_code, r.channel, r.status, r.reference,
        r.link_token, r.language, r.modes, r.windows, r.note, r.invitation, r.team_id, r.staff_id, r.priority,
        r.decision, r.manual_rank, r.wants_other_time, r.deadline_at, r.overdue_flagged_at, r.decline_reason,
-       r.created_at, r.updated_at, r.sms_consent, r.claimed_name, r.claimed_customer_number, r.decline_category
+       r.created_at, r.updated_at, r.sms_consent, r.claimed_name, r.claimed_customer_number, r.decline_category,
+       r.needs, r.interpreter_language
 FROM requests r JOIN concerns c ON c.id = r.concern_id
 """
 
@@ -101,7 +104,8 @@ def _from_row(row: Mapping[str, Any]) -> Request:
     decision = Decision.from_json(row["decision"]) if row["decision"] else None
     category = DeclineCategory(row["decline_category"]) if row["decline_category"] else None
     return Request(**{**row, "status": Status(row["status"]), "channel": Channel(row["channel"]),
-                      "modes": tuple(row["modes"]), "decision": decision, "decline_category": category})
+                      "modes": tuple(row["modes"]), "needs": tuple(row["needs"]), "decision": decision,
+                      "decline_category": category})
 
 
 async def get(conn: asyncpg.Connection, request_id: int, *, for_update: bool = False) -> Request:
@@ -202,6 +206,8 @@ class NewRequest:
     sms_consent: bool = False
     claimed_name: str | None = None
     claimed_customer_number: str | None = None
+    needs: tuple[str, ...] = ()
+    interpreter_language: str | None = None
 
 
 _INSERT = """
@@ -209,9 +215,9 @@ WITH r AS (
     INSERT INTO requests (site_id, client_id, concern_id, channel, reference, link_token, language, modes, windows,
                           note, idempotency_key, invitation, notice_text, created_by, status, decision, team_id,
                           staff_id, priority, deadline_at, policy_ids, server_key, idempotency_hash, sms_consent,
-                          claimed_name, claimed_customer_number)
+                          claimed_name, claimed_customer_number, needs, interpreter_language)
     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21,
-            $27, $28, $29, $30, $31)
+            $27, $28, $29, $30, $31, $39, $40)
     ON CONFLICT DO NOTHING
     RETURNING *
 ), logged AS (
@@ -247,7 +253,7 @@ async def insert(conn: asyncpg.Connection, new: NewRequest, *, reference: str, l
         [s.caseworker_id for s in new.proposals], [Range(s.start, s.end) for s in new.proposals],
         [s.mode.value for s in new.proposals], [s.room for s in new.proposals],
         new.server_key, new.idempotency_hash, new.sms_consent, new.claimed_name, new.claimed_customer_number,
-        *outbox.receipt_parameters(receipt),
+        *outbox.receipt_parameters(receipt), list(new.needs), new.interpreter_language,
     )
     return _from_row(row) if row else None
 
@@ -344,11 +350,15 @@ async def reroute(conn: asyncpg.Connection, request_id: int, *, team_id: int | N
 
 
 async def flag_overdue(conn: asyncpg.Connection, *, now: datetime) -> list[asyncpg.Record]:
-    """Mark open requests past their decision deadline; returns (id, site_id) of those newly marked."""
+    """Mark open requests past their decision deadline; returns (id, site_id) of those newly marked.
+
+    A flag older than the current deadline was for an earlier one (the request was reassigned since): it is
+    marked again, so missing the new deadline escalates it once more (escalation.py, migration 0034)."""
     return list(await conn.fetch(
         """
         UPDATE requests SET overdue_flagged_at = $1
-        WHERE status IN ('received', 'proposed') AND deadline_at < $1 AND overdue_flagged_at IS NULL
+        WHERE status IN ('received', 'proposed') AND deadline_at < $1
+          AND (overdue_flagged_at IS NULL OR overdue_flagged_at < deadline_at)
         RETURNING id, site_id
         """,
         now,

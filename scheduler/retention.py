@@ -12,7 +12,15 @@ from datetime import datetime, timedelta
 
 import asyncpg
 
-from scheduler import addresses, batch_invitations, email_addresses, invitation_evidence, letters, notice_templates
+from scheduler import (
+    addresses,
+    batch_invitations,
+    email_addresses,
+    group_session_seats,
+    invitation_evidence,
+    letters,
+    notice_templates,
+)
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +195,7 @@ async def purge_due(pool: asyncpg.Pool, *, now: datetime, link_days: int, max_ba
     Each batch is one short transaction; after `budget_seconds` no new batch starts and the next run goes on.
     """
     done = {"links": 0, "requests": 0, "callbacks": 0, "clients": 0, "inbound": 0, "letters": 0, "addresses": 0,
-            "batch_rows": 0, "email_addresses": 0}
+            "batch_rows": 0, "email_addresses": 0, "group_session_seats": 0}
 
     async def links(conn: asyncpg.Connection, now: datetime) -> int:
         return await expire_links(conn, now, link_days)
@@ -195,7 +203,8 @@ async def purge_due(pool: asyncpg.Pool, *, now: datetime, link_days: int, max_ba
     steps = (("links", links), ("requests", requests_batch), ("callbacks", callbacks_batch),
              ("inbound", _inbound_batch), ("clients", clients_batch),
              ("letters", letters.purge_batch), ("addresses", addresses.purge_batch),
-             ("batch_rows", batch_invitations.purge_batch), ("email_addresses", email_addresses.purge_batch))
+             ("batch_rows", batch_invitations.purge_batch), ("email_addresses", email_addresses.purge_batch),
+             ("group_session_seats", group_session_seats.purge_batch))
     started = time.monotonic()
     for name, step in steps:
         for _ in range(max_batches):

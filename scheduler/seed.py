@@ -41,6 +41,7 @@ async def seed_demo(pool: asyncpg.Pool) -> bool:
         staff = await _insert_staff(conn, site_id, teams, demo["staff"], hashes, demo["working_hours"])
         await _insert_concerns(conn, site_id, demo["concerns"])
         await _insert_clients(conn, site_id, staff, demo["clients"])
+        await _insert_customer_groups(conn, site_id, staff["admin"], demo.get("customer_groups", []))
         await _insert_kiosks(conn, site_id, staff["admin"], demo["kiosks"])
         await _insert_site_policy(conn, site_id, staff["admin"])
         await insert_notice_templates(conn, site_id, staff["admin"])
@@ -49,6 +50,7 @@ async def seed_demo(pool: asyncpg.Pool) -> bool:
             "VALUES ($1, 'system', 'seed-demo', 'site', $1)", site_id,
         )
     await _submit_demo_requests(pool, demo)
+    await create_demo_group_sessions(pool, demo)
     log.info("demo data loaded", extra={"site": demo["site"]["code"]})
     return True
 
@@ -69,6 +71,30 @@ async def _submit_demo_requests(pool: asyncpg.Pool, demo: dict[str, Any]) -> Non
             server_key=f"demo-{item['phone']}-{item['concern']}"), now=now)
 
 
+async def create_demo_group_sessions(pool: asyncpg.Pool, demo: dict[str, Any]) -> None:
+    """Upcoming information sessions, created by the admin through the real command (issue 17)."""
+    from datetime import UTC, datetime, timedelta
+    from zoneinfo import ZoneInfo
+
+    from scheduler import group_sessions, sites, teams
+
+    now = datetime.now(UTC)
+    async with pool.acquire() as conn:
+        site = await sites.site_by_code(conn, demo["site"]["code"])
+        assert site is not None
+        admin = await teams.account_by_username(conn, "admin")
+        team_ids = {r["code"]: r["id"] for r in await teams.list_with_members(conn, site.id)}
+        staff_ids = {r["username"]: r["id"] for r in await teams.list_staff(conn, site.id)}
+    assert admin is not None
+    zone = ZoneInfo(site.timezone)
+    for item in demo.get("group_sessions", []):
+        day = now.astimezone(zone).date() + timedelta(days=item["in_days"])
+        start = datetime.combine(day, time.fromisoformat(item["at"]), tzinfo=zone)
+        await group_sessions.create(pool, user=admin.user, now=now, new=group_sessions.NewSession(
+            team_id=team_ids[item["team"]], topic=item["topic"], room=item["room"], start=start,
+            minutes=item["minutes"], seats=item["seats"], hosts=tuple(staff_ids[h] for h in item["hosts"])))
+
+
 async def _insert_site(conn: asyncpg.Connection, site: dict[str, Any]) -> int:
     site_id: int = await conn.fetchval(
         """
@@ -79,6 +105,9 @@ async def _insert_site(conn: asyncpg.Connection, site: dict[str, Any]) -> int:
         site["code"], site["name"], site["timezone"], site["address"], site["holiday_region"],
         site["languages"], site["sms_sender"], site["opening_hours"], site["retention_days"],
     )
+    if site.get("video_url_template"):  # the demo's video appointments get Jitsi rooms
+        from scheduler import sites, video_rooms
+        await sites.set_video_url_template(conn, site_id, video_rooms.check_template(site["video_url_template"]))
     return site_id
 
 
@@ -148,6 +177,22 @@ async def _insert_clients(conn: asyncpg.Connection, site_id: int, staff: dict[st
             client.get("customer_number"), staff.get(client.get("assigned", "")),
             birth if isinstance(birth, date) or birth is None else date.fromisoformat(birth),
         )
+
+
+async def _insert_customer_groups(conn: asyncpg.Connection, site_id: int, admin_id: int,
+                                  groups: list[dict[str, Any]]) -> None:
+    from scheduler import customer_groups
+
+    members: dict[str, list[int]] = {}
+    for group in groups:
+        group_id = await customer_groups.add(conn, site_id=site_id, code=group["code"],
+                                             labels={"de": group["de"], "en": group["en"]}, staff_id=admin_id)
+        for phone in group.get("members", []):
+            members.setdefault(phone, []).append(group_id)
+    for phone, group_ids in members.items():
+        client_id = await conn.fetchval("SELECT id FROM clients WHERE site_id = $1 AND phone = $2", site_id, phone)
+        await customer_groups.set_for_client(conn, site_id=site_id, client_id=client_id, group_ids=group_ids,
+                                             staff_id=admin_id)
 
 
 async def _insert_kiosks(conn: asyncpg.Connection, site_id: int, admin_id: int,

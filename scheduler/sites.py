@@ -8,6 +8,7 @@ it has just read. The app owns one cache (keys.SITE_SETUPS); without one, the se
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -28,7 +29,7 @@ class Site:
     address: str
     holiday_region: str
     languages: tuple[str, ...]
-    public_base_url: str
+    public_base_url: str  # the office's own address for client links; "" = the deployment's (see public_url)
     email_enabled: bool
     retention_days: int
     config_stamp: UUID  # renewed on every change of teams, concerns or rule sets
@@ -48,6 +49,29 @@ SITE_COLUMNS = ("id, code, name, timezone, address, holiday_region, languages, p
                 "email_enabled, retention_days, config_stamp")
 
 
+def public_url(site: Site, deployment_url: str) -> str:
+    """The address clients open for this office, without a trailing slash: the site row's own URL when it has one
+    (several offices on one installation, each on its own host), else the deployment's `server.public_base_url`.
+
+    The only place that decides it: links in SMS, mails, invites, letters, the kiosk receipt and the API answer
+    all come from here (through `resolved`), so setting only `server.public_base_url` is enough for one office.
+    """
+    return (site.public_base_url or deployment_url).rstrip("/")
+
+
+def resolved(site: Site, deployment_url: str) -> Site:
+    """The site with `public_base_url` resolved by `public_url`, for code that builds client links from a Site."""
+    return dataclasses.replace(site, public_base_url=public_url(site, deployment_url))
+
+
+async def public_url_by_code(conn: asyncpg.Connection, code: str, deployment_url: str) -> str:
+    """`public_url` of the site with this code (which must exist)."""
+    own = await conn.fetchval("SELECT public_base_url FROM sites WHERE code = $1", code)
+    if own is None:
+        raise LookupError(f"site {code!r} does not exist")
+    return (own or deployment_url).rstrip("/")
+
+
 def _site(row: asyncpg.Record) -> Site:
     return Site(**{**row, "languages": tuple(row["languages"])})
 
@@ -64,6 +88,12 @@ async def site_by_id(conn: asyncpg.Connection, site_id: int) -> Site:
     if row is None:
         raise LookupError(f"site {site_id} does not exist")
     return _site(row)
+
+
+async def opening_hours(conn: asyncpg.Connection, site_id: int) -> dict[str, str]:
+    """The office's public opening hours as entered, e.g. {"mon-fri": "08:00-12:30", "thu": "14:00-17:00"}."""
+    hours = await conn.fetchval("SELECT opening_hours FROM sites WHERE id = $1", site_id)
+    return dict(hours or {})
 
 
 # -- the site's setup ---------------------------------------------------------------------------------------
@@ -139,3 +169,15 @@ async def _read(conn: asyncpg.Connection, site_id: int) -> SiteConfig:
                                      channels=tuple(r["channels"])) for r in concerns},
         policies=await store.active(conn, site_id),
     )
+
+
+# -- the site's video service (issue 17; checked by video_rooms.check_template and migration 0032) -----------
+
+async def video_url_template(conn: asyncpg.Connection, site_id: int) -> str | None:
+    """The site's video service URL template with {room}, or None when it has none."""
+    return await conn.fetchval("SELECT video_url_template FROM sites WHERE id = $1", site_id)
+
+
+async def set_video_url_template(conn: asyncpg.Connection, site_id: int, template: str | None) -> None:
+    """Set (or with None remove) the site's video service URL template."""
+    await conn.execute("UPDATE sites SET video_url_template = $2 WHERE id = $1", site_id, template)

@@ -155,6 +155,13 @@ async def get_staff(conn: asyncpg.Connection, staff_id: int) -> asyncpg.Record |
         staff_id)
 
 
+async def leads_with_email(conn: asyncpg.Connection, team_id: int) -> list[asyncpg.Record]:
+    """The active team leads of a team who have an e-mail address: id, email, languages (escalation summary)."""
+    return list(await conn.fetch(
+        "SELECT id, email, languages FROM staff WHERE team_id = $1 AND role = 'team_lead' AND active "
+        "AND coalesce(email, '') <> '' ORDER BY id", team_id))
+
+
 async def set_active(conn: asyncpg.Connection, staff_id: int, *, active: bool) -> None:
     """Allow or stop a staff member's sign-in (their sessions are ended by the caller)."""
     await conn.execute("UPDATE staff SET active = $2 WHERE id = $1", staff_id, active)
@@ -227,6 +234,13 @@ async def list_hours(conn: asyncpg.Connection, staff_id: int) -> list[asyncpg.Re
     return list(await conn.fetch(
         "SELECT id, weekday, starts, ends, room, modes FROM working_hours WHERE staff_id = $1 "
         "ORDER BY weekday, starts", staff_id))
+
+
+async def site_closing_time(conn: asyncpg.Connection, site_id: int, weekday: int) -> time | None:
+    """When the site's last active staff member stops working on a weekday (0 = Monday); None if nobody works."""
+    return await conn.fetchval(
+        "SELECT max(w.ends) FROM working_hours w JOIN staff s ON s.id = w.staff_id "
+        "WHERE w.site_id = $1 AND w.weekday = $2 AND s.active", site_id, weekday)
 
 
 async def add_hours(conn: asyncpg.Connection, *, site_id: int, staff_id: int, weekday: int, starts: time,

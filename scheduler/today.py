@@ -38,13 +38,15 @@ class TodayRow:
     reference: str
     concern_labels: dict[str, str]
     client_name: str | None
+    needs: list[str] | None = None  # what the client needs (needs.py), from the request
+    interpreter_language: str | None = None
 
 
 _COLUMNS: Final = """
 SELECT a.id, a.request_id, a.client_id, a.staff_id, s.display_name AS staff_name, s.team_id,
        lower(a.during) AS start, upper(a.during) AS "end", a.mode, a.room, a.status, a.arrived_at, a.outcome,
        a.outcome_reason, a.outcome_flagged_at IS NOT NULL AS flagged, a.outcome_escalated_at IS NOT NULL AS escalated,
-       r.reference, c.labels AS concern_labels, cl.name AS client_name
+       r.reference, c.labels AS concern_labels, cl.name AS client_name, r.needs, r.interpreter_language
 FROM appointments a
 JOIN staff s ON s.id = a.staff_id
 JOIN requests r ON r.id = a.request_id

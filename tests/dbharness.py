@@ -42,7 +42,7 @@ END $$;
 """
 
 SNAPSHOT_TABLES = ("sites", "teams", "staff", "working_hours", "absences", "concerns", "clients",
-                   "kiosk_devices", "policies")
+                   "kiosk_devices", "policies", "customer_groups", "client_customer_groups")
 
 
 @dataclass

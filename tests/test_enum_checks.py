@@ -17,15 +17,18 @@ from scheduler.batch_invitations import BatchStatus as InvitationBatchStatus
 from scheduler.batch_invitations import RowStatus
 from scheduler.callbacks import CallbackOutcome, CallbackStatus
 from scheduler.followups import Cause, FollowUpStatus
+from scheduler.group_session_seats import Attendance, SeatChannel, SeatStatus
+from scheduler.group_sessions import SessionStatus
 from scheduler.invitation_evidence import EvidenceChannel, EvidenceKind
 from scheduler.letters import BatchStatus, LetterReason, LetterStatus
 from scheduler.notice_templates import NoticeKind
 from scheduler.outbox import OutboxStatus
 from scheduler.permissions import Role
-from scheduler.policy.rules import Channel, FollowUpAction, Mode
+from scheduler.policy.rules import Channel, FollowUpAction, Mode, Need
 from scheduler.policy.store import PolicyStatus, Scope
 from scheduler.requests import DeclineCategory, Status
 from scheduler.slot_offers import OfferStatus, RecipientStatus
+from scheduler.walk_ins import WalkInStatus
 
 # (enum, table, column): the column stores exactly the enum's values.
 EQUAL: list[tuple[type[StrEnum], str, str]] = [
@@ -33,6 +36,7 @@ EQUAL: list[tuple[type[StrEnum], str, str]] = [
     (DeclineCategory, "requests", "decline_category"),
     (Channel, "requests", "channel"),
     (Mode, "requests", "modes"),             # text[]: modes <@ ARRAY[...]
+    (Need, "requests", "needs"),             # text[]: needs <@ ARRAY[...] (migration 0029)
     (Channel, "callbacks", "channel"),
     (CallbackStatus, "callbacks", "status"),
     (CallbackOutcome, "callback_attempts", "outcome"),
@@ -63,6 +67,11 @@ EQUAL: list[tuple[type[StrEnum], str, str]] = [
     (InvitationBatchStatus, "invitation_batches", "status"),
     (RowStatus, "invitation_batch_rows", "status"),
     (Mode, "invitation_batch_rows", "mode"),
+    (WalkInStatus, "walk_in_tickets", "status"),
+    (SessionStatus, "group_sessions", "status"),
+    (SeatStatus, "group_session_seats", "status"),
+    (SeatChannel, "group_session_seats", "channel"),
+    (Attendance, "group_session_seats", "outcome"),
 ]
 
 # Single-column CHECK lists that no StrEnum stores today (the code writes plain strings).

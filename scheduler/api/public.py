@@ -46,7 +46,9 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
                                     reminder_offsets=config.reminder_offsets,
                                     limit_phone=request.app[ratelimit.LIMITER].hit_phone,
                                     holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
-    return web.json_response(submitted_json(submitted, config.server.public_base_url), status=201)
+    async with request.app[POOL].acquire() as conn:
+        base_url = await sites.public_url_by_code(conn, parsed.site, config.server.public_base_url)
+    return web.json_response(submitted_json(submitted, base_url), status=201)
 
 
 @routes.post("/api/requests", name="api-create-request")

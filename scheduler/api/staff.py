@@ -51,7 +51,8 @@ def _request_json(r: requests_.Request) -> dict[str, Any]:
         "wants_other_time": r.wants_other_time, "invitation": r.invitation, "decline_reason": r.decline_reason,
         "deadline_at": r.deadline_at.isoformat() if r.deadline_at else None,
         "overdue": r.overdue_flagged_at is not None, "created_at": r.created_at.isoformat(),
-        "why": r.decision.summary() if r.decision else "",
+        "why": r.decision.summary() if r.decision else "", "needs": list(r.needs),
+        "interpreter_language": r.interpreter_language,
         "explanation": [{"field": e.field, "rule": e.rule_id, "value": e.value}
                         for e in (r.decision.explanation if r.decision else ())],
     }
@@ -284,7 +285,8 @@ async def invite(request: web.Request) -> web.Response:
         created = (await invitations.invite(
             request.app[POOL], user=user, phone=phone, concern=concern, language=language, template_id=template,
             bring=bring if isinstance(bring, str) else "", now=_now(), reminder_offsets=config.reminder_offsets,
-            countries=config.sms.allowed_countries)).request
+            countries=config.sms.allowed_countries,
+            needs={k: body[k] for k in ("needs", "interpreter_language") if k in body})).request
     else:
         created = await approvals.invite(
             request.app[POOL], user=user, phone=phone, concern=concern, language=language,

@@ -7,7 +7,7 @@ from typing import Final
 
 from aiohttp import web
 
-from scheduler import appointments, notice_templates, sites, teams
+from scheduler import appointments, notice_templates, sites, teams, video_rooms
 from scheduler import requests as requests_
 from scheduler.appointments import AppointmentStatus
 from scheduler.i18n import N_, translate
@@ -41,11 +41,14 @@ async def client_invite(request: web.Request) -> web.Response:
         appointment = await appointments.latest_for_request(conn, found.id) if found else None
         if found is None or appointment is None:
             raise web.HTTPNotFound()
-        site = await sites.site_by_id(conn, appointment.site_id)
+        site = sites.resolved(await sites.site_by_id(conn, appointment.site_id),
+                              request.app[CONFIG].server.public_base_url)
         notice = await notice_templates.notice_for_request(conn, found.id)
+        video_link = await video_rooms.invite_link(conn, appointment)
     invite = messages.build_invite(appointment, site, language=found.language,
                                    organizer_email=request.app[CONFIG].email.sender, token=token,
-                                   description=notice_templates.as_text(notice) if notice else None)
+                                   description=notice_templates.as_text(notice) if notice else None,
+                                   video_link=video_link)
     return _calendar_response(invite.ics, filename="termin.ics")
 
 
@@ -62,6 +65,7 @@ async def staff_feed(request: web.Request) -> web.Response:
         site = await sites.site_by_id(conn, staff.site_id)
         booked = await appointments.list_for_staff(conn, staff_id=staff.id, start=now - FEED_PAST,
                                                    end=now + FEED_AHEAD)
+        video = await video_rooms.links(conn, site.id, booked)  # the caseworker opens the room: always shown
         events: list[InviteData] = []
         for a in booked:
             if a.status is not AppointmentStatus.confirmed:
@@ -72,7 +76,7 @@ async def staff_feed(request: web.Request) -> web.Response:
                 uid=a.ical_uid, sequence=a.sequence, start=a.start, end=a.end, tz=site.timezone,
                 summary=translate(FEED_LANGUAGE, FEED_SUMMARY, reference=request_.reference),
                 location=f"{a.room} ({mode})" if a.room else mode, description=None,
-                organizer_name=site.name, organizer_email=organizer,
+                organizer_name=site.name, organizer_email=organizer, url=video.get(a.id),
             ))
     body = ical.feed(events, name=f"{site.name}: {staff.display_name}", stamp=now)
     return _calendar_response(body, filename="termine.ics")

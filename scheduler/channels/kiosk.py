@@ -13,7 +13,8 @@ import qrcode.image.svg
 from aiohttp import web
 from babel.dates import get_day_names
 
-from scheduler import concerns, email_addresses, intake, kiosks, ratelimit, sites
+from scheduler import concerns, email_addresses, intake, kiosks, needs, ratelimit, sites
+from scheduler.channels import kiosk_walk_in
 from scheduler.errors import Unauthorized
 from scheduler.http import json_object
 from scheduler.http_errors import LANGUAGE_KEY
@@ -84,6 +85,12 @@ TEXTS: Mapping[str, str] = {
     "error_generic": N_("Something went wrong. Please try again or ask at the reception."),
     "language": N_("Language"),
     "sending": N_("Please wait …"),
+    **kiosk_walk_in.TEXTS,  # the walk-in ticket screen
+    "needs_heading": N_("Do you need anything for the appointment?"),
+    "needs_hint": N_("Choose what helps you, or go on with Next."),
+    "needs_language": N_("Language for the interpreter"),
+    "needs_none": N_("Nothing special"),
+    "needs_summary": N_("What you need"),
 }
 CHECKED_IN = N_("You are checked in. Please take a seat. We will call you.")
 NOT_CHECKED_IN = N_("We could not check you in here. Please go to the reception desk.")
@@ -136,6 +143,12 @@ async def script(request: web.Request) -> web.FileResponse:
     return _file("kiosk.js", "text/javascript; charset=utf-8")
 
 
+@routes.get("/kiosk/walk_in.js", name="kiosk-walkin-js")
+async def walk_in_script(request: web.Request) -> web.FileResponse:
+    """The kiosk's walk-in ticket screen."""
+    return _file("walk_in.js", "text/javascript; charset=utf-8")
+
+
 @routes.get("/kiosk/kiosk.css", name="kiosk-css")
 async def stylesheet(request: web.Request) -> web.FileResponse:
     """The kiosk's stylesheet (screen and print)."""
@@ -165,6 +178,8 @@ async def config(request: web.Request) -> web.Response:
                       for code in LANGUAGES if code in site.languages],
         "concerns": [{"code": c.code, "label": concerns.label(c.labels, lang), "icon": c.icon} for c in found],
         "weekdays": [{"value": i, "label": str(days[i])} for i in range(5)],
+        "needs": [{"code": code, "label": translate(lang, label)} for code, label in needs.LABELS.items()],
+        "interpreter_languages": [{"code": code, "name": name} for code, name in needs.language_choices(lang)],
         "texts": {key: translate(lang, msgid) for key, msgid in TEXTS.items()},
     }, headers={"Cache-Control": "no-store"})
 
@@ -185,9 +200,15 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
                                     reminder_offsets=settings.reminder_offsets,
                                     limit_phone=request.app[ratelimit.LIMITER].hit_phone,
                                     holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
-    status_url = f"{settings.server.public_base_url}/r/{submitted.link_token}?{urlencode({'lang': lang})}"
+    async with request.app[POOL].acquire() as conn:
+        base_url = await sites.public_url_by_code(conn, device.site_code, settings.server.public_base_url)
+    status_url = f"{base_url}/r/{submitted.link_token}?{urlencode({'lang': lang})}"
+    walk_in = None  # a callback request may get a same-day walk-in ticket instead of waiting for the call
+    if submitted.kind is Kind.callback:
+        walk_in = await kiosk_walk_in.ticket(request.app[POOL], callback_id=submitted.id, now=datetime.now(UTC))
     return web.json_response({"reference": submitted.reference, "status_url": status_url,
-                              "qr_svg": qr_svg(status_url)}, status=201, headers={"Cache-Control": "no-store"})
+                              "qr_svg": qr_svg(status_url), **({"walk_in": walk_in} if walk_in else {})},
+                             status=201, headers={"Cache-Control": "no-store"})
 
 
 @routes.post("/kiosk/api/requests", name="kiosk-create-request")

@@ -19,6 +19,7 @@ from aiohttp import web
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from scheduler import concerns, intake, phones, ratelimit, sites
+from scheduler.channels import phone_audio
 from scheduler.channels.twilio_signature import verified_form
 from scheduler.errors import TooManyRequests, ValidationFailed
 from scheduler.i18n import N_, translate
@@ -28,12 +29,14 @@ from scheduler.policy.rules import Kind
 routes = web.RouteTableDef()
 
 BASE = "/webhooks/twilio/voice"
-# Key -> language, in the order the caller hears them.
-KEYS: Mapping[str, str] = {"1": "de", "2": "en", "3": "uk", "4": "tr", "5": "ar", "6": "ru", "7": "fa"}
-# Twilio text-to-speech voice and language per client language. Twilio offers no Farsi voice: the Farsi texts
-# are sent with the fa-IR language code and the standard voice; replace with recorded prompts (<Play>) if needed.
+# Key -> language, in the order the caller hears them (8: Leichte Sprache, the simple texts in the German voice).
+KEYS: Mapping[str, str] = {"1": "de", "2": "en", "3": "uk", "4": "tr", "5": "ar", "6": "ru", "7": "fa",
+                           "8": "de-simple"}
+# Twilio text-to-speech voice and language per client language. Twilio offers no Farsi voice: Farsi is offered
+# only once the office's recordings are complete (phone_audio.py), which then play instead of <Say>.
 VOICES: Mapping[str, tuple[str | None, str]] = {
-    "de": ("Polly.Vicki", "de-DE"), "en": ("Polly.Amy", "en-GB"), "uk": ("Google.uk-UA-Standard-A", "uk-UA"),
+    "de": ("Polly.Vicki", "de-DE"), "de-simple": ("Polly.Vicki", "de-DE"), "en": ("Polly.Amy", "en-GB"),
+    "uk": ("Google.uk-UA-Standard-A", "uk-UA"),
     "tr": ("Polly.Filiz", "tr-TR"), "ar": ("Polly.Zeina", "arb"), "ru": ("Polly.Tatyana", "ru-RU"),
     "fa": (None, "fa-IR"),
 }
@@ -43,6 +46,7 @@ _CONCERN = re.compile(r"^[a-z0-9_]{2,40}$")
 
 WELCOME = N_("Welcome to the Jobcenter.")
 CHOOSE = N_("To continue in English, press %(key)s.")
+CHOOSE_SIMPLE = N_("For Easy German, press %(key)s.")
 SORRY = N_("Sorry, I did not understand that.")
 GOODBYE = N_("We could not understand your input. Please call again or visit us. Goodbye.")
 CONCERN_QUESTION = N_("What is it about?")
@@ -64,13 +68,18 @@ CODE_KEY = "9"  # after the concerns (at most 8): confirm or cancel by reference
 
 
 def _say(target: VoiceResponse | Gather, lang: str, text: str) -> None:
+    recorded = phone_audio.recordings(lang, text)  # the office's own recordings, where it has all this text needs
+    if recorded:
+        for url in recorded:
+            target.play(url)
+        return
     voice, language = VOICES.get(lang, VOICES["de"])
     attrs = {"language": language} | ({"voice": voice} if voice else {})
     target.say(text, **attrs)
 
 
 def _t(lang: str, msgid: str, **params: object) -> str:
-    return translate(lang, msgid, **params)
+    return phone_audio.Prompt(translate(lang, msgid, **params), msgid, params)
 
 
 def _twiml(response: VoiceResponse) -> web.Response:
@@ -85,6 +94,7 @@ def _redirect(request: web.Request, step: str, **state: str) -> web.Response:
 
 
 def _url(request: web.Request, step: str, **state: str) -> str:
+    # Twilio, not the client, calls these: the deployment's URL, the one its signatures are checked against.
     base = request.app[CONFIG].server.public_base_url.rstrip("/")
     query = urlencode({k: v for k, v in state.items() if v != ""})
     return f"{base}{BASE}{step}" + (f"?{query}" if query else "")
@@ -124,7 +134,18 @@ def _give_up(lang: str | None) -> web.Response:
 
 # --- menus: each asks one question and names the step that reads the answer ---
 
-def _language_menu(request: web.Request, retry: int) -> web.Response:
+async def _languages(request: web.Request) -> dict[str, str]:
+    """The language menu's keys: every language with a voice, and those without once their recordings are all there."""
+    voiceless = [key for key, lang in KEYS.items() if VOICES[lang][0] is None]
+    if not voiceless or not phone_audio.active():
+        return {key: lang for key, lang in KEYS.items() if key not in voiceless}
+    lines = [phone_audio.file_key(_t("fa", CONCERN_OPTION, concern=c.code, key=i, label=""))
+             for i, c in enumerate(await _concern_list(request), start=1)]
+    return {key: lang for key, lang in KEYS.items() if key not in voiceless or phone_audio.complete(
+        lang, menu_line=phone_audio.file_key(_t(lang, CHOOSE, key=key)), concern_lines=lines)}
+
+
+async def _language_menu(request: web.Request, retry: int) -> web.Response:
     response = VoiceResponse()
     gather = response.gather(num_digits=1, action=_url(request, "/language", retry=str(retry)), method="POST",
                              timeout=6, action_on_empty_result=True)
@@ -132,8 +153,8 @@ def _language_menu(request: web.Request, retry: int) -> web.Response:
         _say(gather, "de", _t("de", SORRY))
     else:
         _say(gather, "de", _t("de", WELCOME))
-    for key, lang in KEYS.items():
-        _say(gather, lang, _t(lang, CHOOSE, key=key))
+    for key, lang in (await _languages(request)).items():
+        _say(gather, lang, _t(lang, CHOOSE_SIMPLE if lang == "de-simple" else CHOOSE, key=key))
     return _twiml(response)
 
 
@@ -153,7 +174,8 @@ async def _concern_menu(request: web.Request, lang: str, retry: int) -> web.Resp
         _say(gather, lang, _t(lang, SORRY))
     _say(gather, lang, _t(lang, CONCERN_QUESTION))
     for index, concern in enumerate(await _concern_list(request), start=1):
-        _say(gather, lang, _t(lang, CONCERN_OPTION, label=concerns.label(concern.labels, lang), key=index))
+        _say(gather, lang, _t(lang, CONCERN_OPTION, label=concerns.label(concern.labels, lang), key=index,
+                              concern=concern.code))  # the code names the recording, where there is one
     _say(gather, lang, _t(lang, HAVE_CODE))
     return _twiml(response)
 
@@ -222,16 +244,16 @@ def _ask_number(request: web.Request, lang: str, concern: str, caller: str) -> w
 async def start(request: web.Request) -> web.Response:
     """A call comes in: choose the language by key."""
     await verified_form(request)
-    return _language_menu(request, 0)
+    return await _language_menu(request, 0)
 
 
 @routes.post(f"{BASE}/language", name="voice-language")
 async def language(request: web.Request) -> web.Response:
     """The caller chose a language."""
     form = await verified_form(request)
-    lang = KEYS.get(form.get("Digits", ""))
+    lang = (await _languages(request)).get(form.get("Digits", ""))
     if lang is None:
-        return _give_up(None) if _retry(request) else _language_menu(request, 1)
+        return _give_up(None) if _retry(request) else await _language_menu(request, 1)
     return await _concern_menu(request, lang, 0)
 
 

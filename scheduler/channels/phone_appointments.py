@@ -15,7 +15,7 @@ from aiohttp import web
 from twilio.twiml.voice_response import VoiceResponse
 
 from scheduler import intake, phones, ratelimit, sites
-from scheduler.channels import phone
+from scheduler.channels import phone, phone_needs
 from scheduler.channels.twilio_signature import verified_form
 from scheduler.errors import TooManyRequests, ValidationFailed
 from scheduler.i18n import N_
@@ -65,11 +65,11 @@ async def _concern_modes(request: web.Request, code: str) -> tuple[str, ...] | N
 def _state(request: web.Request) -> dict[str, str] | None:
     """The answers so far from the signed query; None when any of them is not one we could have written."""
     lang, code = phone._lang(request), phone._concern(request)
-    days, part, mode = (request.query.get(k, "") for k in ("days", "part", "mode"))
+    days, part, mode, need = (request.query.get(k, "") for k in ("days", "part", "mode", "need"))
     if lang is None or code is None or (days and days not in DAYS) or (part and part not in PARTS) \
-            or (mode and mode not in MODES.values()):
+            or (mode and mode not in MODES.values()) or not phone_needs.valid(need):
         return None
-    return {"lang": lang, "concern": code, "days": days, "part": part, "mode": mode}
+    return {"lang": lang, "concern": code, "days": days, "part": part, "mode": mode, "need": need}
 
 
 def _menu(request: web.Request, step: str, state: Mapping[str, str], retry: int, *texts: str,
@@ -168,7 +168,7 @@ async def part(request: web.Request) -> web.Response:
     if not modes:
         return phone._give_up(lang)
     if len(modes) == 1:
-        return _ask_number(request, {**state, "mode": modes[0]}, form.get("From", ""))
+        return _menu(request, f"{STEP}/needs", {**state, "mode": modes[0]}, 0, phone._t(lang, phone_needs.QUESTION))
     return _menu(request, f"{STEP}/mode", state, 0, phone._t(lang, MODE_QUESTION))
 
 
@@ -182,7 +182,21 @@ async def mode(request: web.Request) -> web.Response:
     chosen, lang = MODES.get(form.get("Digits", "")), state["lang"]
     if chosen is None:
         return _again_or_end(request, lang, _menu(request, f"{STEP}/mode", state, 1, phone._t(lang, MODE_QUESTION)))
-    return _ask_number(request, {**state, "mode": chosen}, form.get("From", ""))
+    return _menu(request, f"{STEP}/needs", {**state, "mode": chosen}, 0, phone._t(lang, phone_needs.QUESTION))
+
+
+@routes.post(f"{phone.BASE}{STEP}/needs", name="voice-appointment-needs")
+async def needs_step(request: web.Request) -> web.Response:
+    """One need (1-5) or none (9); like every question, a wrong key or silence twice ends the call."""
+    form = await verified_form(request)
+    state = _state(request)
+    if state is None or not state["mode"]:
+        return phone._give_up(None if state is None else state["lang"])
+    digits, lang = form.get("Digits", ""), state["lang"]
+    if not digits or not phone_needs.valid(digits):
+        return _again_or_end(request, lang, _menu(request, f"{STEP}/needs", state, 1,
+                                                  phone._t(lang, phone_needs.QUESTION)))
+    return _ask_number(request, {**state, "need": digits}, form.get("From", ""))
 
 
 @routes.post(f"{phone.BASE}{STEP}/typed", name="voice-appointment-typed")
@@ -190,7 +204,7 @@ async def typed(request: web.Request) -> web.Response:
     """A typed mobile number, read back for confirmation."""
     form = await verified_form(request)
     state = _state(request)
-    if state is None or not state["mode"]:
+    if state is None or not state["need"]:
         return phone._give_up(None if state is None else state["lang"])
     raw = form.get("Digits", "")
     number = _mobile(raw, request) if len(raw) <= 20 else None
@@ -205,7 +219,7 @@ async def number(request: web.Request) -> web.Response:
     form = await verified_form(request)
     state = _state(request)
     mobile = _mobile(request.query.get("number", ""), request)
-    if state is None or not state["mode"] or mobile is None:
+    if state is None or not state["need"] or mobile is None:
         return phone._give_up(None if state is None else state["lang"])
     digits, lang = form.get("Digits", ""), state["lang"]
     if digits == "2":
@@ -224,7 +238,8 @@ async def _submit(request: web.Request, state: Mapping[str, str], mobile: str, c
         windows["parts"] = list(PARTS[state["part"]])
     # The caller confirmed this mobile number by key: it may get the appointment by SMS.
     data: dict[str, object] = {"concern": state["concern"], "phone": mobile, "language": lang,
-                               "modes": [state["mode"]], "windows": windows, "sms_consent": True}
+                               "modes": [state["mode"]], "windows": windows, "sms_consent": True,
+                               **phone_needs.intake_fields(state["need"], lang)}
     if 8 <= len(call_sid) <= 90:
         data["idempotency_key"] = f"ivr-{call_sid}"
     config = request.app[CONFIG]

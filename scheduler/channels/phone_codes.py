@@ -12,6 +12,7 @@ Mandatory appointments (§ 59 SGB II) are not cancelled by phone, as not by SMS:
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from twilio.twiml.voice_response import VoiceResponse
@@ -113,7 +114,8 @@ async def _describe(request: web.Request, site: sites.Site, found: requests_.Req
     if found.status is not requests_.Status.scheduled or appointment is None \
             or appointment.status is not appointments.AppointmentStatus.confirmed:
         return _choice_menu(request, lang, f"{STEP}/action", found.reference, retry, phone._t(lang, NOT_YET))
-    texts = [phone._t(lang, APPOINTMENT_AT, when=format_when(appointment.start, lang, site.timezone))]
+    texts = [phone._t(lang, APPOINTMENT_AT, when=format_when(appointment.start, lang, site.timezone),
+                      at=appointment.start.astimezone(ZoneInfo(site.timezone)))]  # `at`: for recorded prompts
     if appointment.mode == "phone":
         texts.append(phone._t(lang, BY_PHONE))
     elif appointment.mode == "video":

@@ -55,7 +55,7 @@ async def inbound_sms(request: web.Request) -> web.Response:
             request.app[POOL], provider_id=sid, from_phone=from_phone, to_phone=form.get("To", ""),
             body=form.get("Body", ""), now=datetime.now(UTC), default_site=config.default_site,
             reminder_offsets=config.reminder_offsets, countries=config.sms.allowed_countries,
-            limit_phone=request.app[ratelimit.LIMITER].hit_phone)
+            limit_phone=request.app[ratelimit.LIMITER].hit_phone, public_base_url=config.server.public_base_url)
         if outcome is not None and outcome.reply:
             response.message(outcome.reply)
     return web.Response(text=str(response), content_type="application/xml")

@@ -7,7 +7,8 @@ import logging
 from aiohttp import web
 from twilio.request_validator import RequestValidator
 
-from scheduler.keys import CONFIG
+from scheduler import sites
+from scheduler.keys import CONFIG, POOL
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +24,23 @@ async def verified_form(request: web.Request) -> dict[str, str]:
     token = config.sms.twilio.auth_token
     form = {k: str(v) for k, v in (await request.post()).items()}
     signature = request.headers.get("X-Twilio-Signature", "")
-    url = signed_url(config.server.public_base_url, request)
-    if not token or not signature or not RequestValidator(token).validate(url, form, signature):
+    if not token or not signature or not await _valid(request, RequestValidator(token), form, signature):
         log.warning("twilio webhook with a bad signature", extra={"path": request.path})
         raise web.HTTPForbidden(text="invalid signature")
     return form
+
+
+async def _valid(request: web.Request, validator: RequestValidator, form: dict[str, str], signature: str) -> bool:
+    """Twilio signs the URL it was configured to call. Our own voice redirects and the status callbacks name the
+    deployment's `server.public_base_url`, so that comes first; an operator may also have entered the office's own
+    public URL (sites.public_url) in the Twilio console for the number, so that is accepted as well."""
+    config = request.app[CONFIG]
+    if validator.validate(signed_url(config.server.public_base_url, request), form, signature):
+        return True
+    async with request.app[POOL].acquire() as conn:
+        try:
+            own = await sites.public_url_by_code(conn, config.default_site, config.server.public_base_url)
+        except LookupError:
+            return False
+    return own != config.server.public_base_url.rstrip("/") and validator.validate(
+        signed_url(own, request), form, signature)

@@ -24,9 +24,11 @@ from scheduler import (
     freed_slots,
     intake,
     invitations,
+    needs,
     notice_templates,
     ratelimit,
     sites,
+    video_rooms,
 )
 from scheduler import requests as requests_
 from scheduler.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
@@ -152,6 +154,7 @@ def _form_values(form: MultiMapping[object]) -> dict[str, Any]:
         "concern": one("concern"), "phone": one("phone"), "note": one("note"), "modes": many("modes"),
         "weekdays": many("weekdays"), "parts": many("parts"), "sms_consent": one("sms_consent") == "yes",
         "idempotency_key": one("idempotency_key") or secrets.token_urlsafe(16), "email": one("email"),
+        "needs": many("needs"), "interpreter_language": one("interpreter_language"),
     }
 
 
@@ -166,6 +169,7 @@ def _intake_data(values: Mapping[str, Any], lang: str, kind: Kind) -> dict[str, 
     if kind is Kind.appointment:
         data["modes"] = values["modes"]
         data["email"] = values["email"]  # emptied by _submit where the site allows no e-mail
+        data["needs"], data["interpreter_language"] = values["needs"], values["interpreter_language"]
     return data
 
 
@@ -188,12 +192,13 @@ async def _form_page(request: web.Request, kind: Kind, values: dict[str, Any], e
         "weekdays": [(str(i), str(day_names[i])) for i in range(5)],
         "parts": list(PART_LABELS.items()), "modes": list(MODE_LABELS.items()),
         "email_allowed": await _email_allowed(request, kind),
+        "need_choices": list(needs.LABELS.items()), "interpreter_languages": needs.language_choices(lang),
     }, status=status)
 
 
 def _empty_values() -> dict[str, Any]:
     return {"concern": "", "phone": "", "note": "", "modes": [], "weekdays": [], "parts": [], "sms_consent": False,
-            "idempotency_key": secrets.token_urlsafe(16), "email": ""}
+            "idempotency_key": secrets.token_urlsafe(16), "email": "", "needs": [], "interpreter_language": ""}
 
 
 async def _submit(request: web.Request, kind: Kind) -> web.Response:
@@ -261,8 +266,10 @@ async def _status_context(request: web.Request, token: str, lang: str) -> dict[s
     offer_when = format_when(datetime.fromisoformat(offer["start"]), lang, site.timezone) if offer else None
     return {"view": view, "token": token, "when": when, "site": site, "status_text": texts[view["status"]],
             "mode_text": MODE_LABELS.get(appointment["mode"], "") if appointment else "", "next_call": next_call,
+            "video_texts": video_rooms.CLIENT_TEXTS,
             "offer": offer, "offer_when": offer_when, "offer_mode_text": MODE_LABELS.get(offer["mode"], "") if offer
-            else ""}
+            else "", "needs_noted": needs.describe(getattr(holder, "needs", ()),
+                                                   getattr(holder, "interpreter_language", None), lang)}
 
 
 @routes.get(f"/r/{TOKEN}", name="web-status")

@@ -69,6 +69,7 @@ class Settings:
     status_callback_url: str | None = None
     daily_budget: int = 2000                      # SMS per site and local day (config sms.daily_budget_per_site)
     allowed_countries: tuple[str, ...] = ("DE",)  # no SMS to numbers of other countries (config sms.allowed_countries)
+    public_base_url: str = "http://localhost:8080"  # links for sites without their own URL (sites.public_url)
 
 
 @dataclass(slots=True)
@@ -103,6 +104,7 @@ def settings_from(config: Config) -> Settings:
         status_callback_url=config.server.public_base_url.rstrip("/") + "/webhooks/twilio/status"
         if config.sms.provider == "twilio" else None,
         daily_budget=config.sms.daily_budget_per_site, allowed_countries=config.sms.allowed_countries,
+        public_base_url=config.server.public_base_url,
     )
 
 
@@ -287,7 +289,7 @@ async def _prepare(conn: asyncpg.Connection, senders: Senders, message: Message,
                    rng: Callable[[], float]) -> _Prepared | None:
     """What to send, or None when the row was settled here (opted out, quiet hours, out of date)."""
     s = senders.settings
-    site = await messages.site_for(conn, message.site_id, sites)
+    site = await messages.site_for(conn, message.site_id, sites, s.public_base_url)
     if message.channel == "sms":
         if not phones.country_allowed(message.recipient, s.allowed_countries):
             await _finish(conn, message, OutboxStatus.cancelled, "SMS to this country are not allowed",

@@ -83,7 +83,7 @@ class Sender:
 
 
 def status_url(site: sites.Site, link_token: str | None) -> str:
-    """The client's status link (the same as in SMS); empty when the case no longer has one."""
+    """The client's status link (the same as in SMS; pass a `sites.resolved` site); empty when the case has none."""
     return f"{site.public_base_url.rstrip('/')}/r/{link_token}" if link_token else ""
 
 

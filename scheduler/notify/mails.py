@@ -2,7 +2,8 @@
 
 `email.invite` is the calendar invite (iMIP, messages.render_invite); `email.address_confirm` asks an address
 typed on the web form or at the kiosk to confirm itself. That one carries no appointment data, no concern, no
-reference and no name: whoever typed the address may not be its owner.
+reference and no name: whoever typed the address may not be its owner. `email.escalation_summary` is the
+team lead's daily summary (escalation_summary.py): counts and a link to the escalation page.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from typing import Final
 
 import asyncpg
 
-from scheduler import email_addresses, requests
+from scheduler import email_addresses, escalation_summary, requests
 from scheduler.i18n import N_, translate
 from scheduler.notify import messages
 from scheduler.notify.email import invite_message, plain_message
@@ -39,6 +40,9 @@ async def render(conn: asyncpg.Connection, *, site: Site, message: Message, send
     expired or erased)."""
     if message.kind == email_addresses.CONFIRM_KIND:
         return await _confirmation(conn, site=site, message=message, sender=sender, now=now)
+    if message.kind == escalation_summary.SUMMARY_KIND:  # a staff mail: counts and a link, no client data
+        subject, text = escalation_summary.mail_text(message.language, message.payload)
+        return plain_message(sender=sender, to=message.recipient, subject=subject, text=text)
     invite = await messages.render_invite(conn, site=site, payload=message.payload, language=message.language,
                                           organizer_email=sender, attendee=message.recipient)
     if invite is None:

@@ -13,12 +13,12 @@ from typing import Final
 
 import asyncpg
 
-from scheduler import appointments, callbacks, notice_templates, sites, slot_offers
+from scheduler import appointments, callbacks, notice_templates, sites, slot_offers, video_rooms
 from scheduler.appointments import Appointment, AppointmentStatus
 from scheduler.callbacks import CallbackStatus
 from scheduler.errors import NotFound
 from scheduler.i18n import N_, format_short, translate
-from scheduler.notify import ical
+from scheduler.notify import group_session_texts, ical
 from scheduler.notify.ical import InviteData, Method
 from scheduler.notify.segments import count_segments
 from scheduler.sites import Site
@@ -117,9 +117,21 @@ def _rendered(body: str) -> Rendered:
     return Rendered(body=body, encoding=info.encoding, segments=info.segments)
 
 
+def _rendered_or_none(body: str | None) -> Rendered | None:
+    return None if body is None else _rendered(body)
+
+
 async def render(conn: asyncpg.Connection, *, site: Site, kind: str, payload: dict[str, object], language: str,
                  now: datetime) -> Rendered | None:
     """The SMS for an outbox row, or None when it is out of date (appointment gone, callback closed)."""
+    if kind in group_session_texts.TEXTS:  # seats of group sessions (issue 17)
+        return _rendered_or_none(await group_session_texts.render(conn, site=site, kind=kind, payload=payload,
+                                                                  language=language, now=now))
+    return await _render_request_sms(conn, site=site, kind=kind, payload=payload, language=language, now=now)
+
+
+async def _render_request_sms(conn: asyncpg.Connection, *, site: Site, kind: str, payload: dict[str, object],
+                              language: str, now: datetime) -> Rendered | None:
     if kind not in TEXTS and kind not in OFFER_TEXTS:
         raise ValueError(f"no SMS text for kind {kind!r}")
     # A cleared token (erased, retention, expiry) means there is no page to link to: the text goes without it.
@@ -175,10 +187,10 @@ async def _render_offer(conn: asyncpg.Connection, *, site: Site, kind: str, payl
     return _rendered(body if link else _GAPS.sub(" ", body).strip(" "))
 
 
-async def site_for(conn: asyncpg.Connection, site_id: int, cache: dict[int, Site]) -> Site:
-    """A site, read once per dispatch run."""
+async def site_for(conn: asyncpg.Connection, site_id: int, cache: dict[int, Site], deployment_url: str) -> Site:
+    """A site with its client-facing URL resolved (sites.public_url), read once per dispatch run."""
     if site_id not in cache:
-        cache[site_id] = await sites.site_by_id(conn, site_id)
+        cache[site_id] = sites.resolved(await sites.site_by_id(conn, site_id), deployment_url)
     return cache[site_id]
 
 
@@ -199,11 +211,16 @@ class Invite:
 
 
 def invite_data(appointment: Appointment, site: Site, *, language: str, organizer_email: str,
-                link: str | None, description: str | None = None) -> InviteData:
+                link: str | None, description: str | None = None, video_link: str | None = None) -> InviteData:
     """What a client's calendar entry says: time, place, organizer; never the concern or a name, except inside an
-    invitation's notice (`description`), the legal text the client must be given (issue 15)."""
+    invitation's notice (`description`), the legal text the client must be given (issue 15). A video
+    appointment's room link (video_rooms) is its LOCATION and opens the DESCRIPTION."""
     where = place(appointment, language)
     location = f"{where}, {site.address}" if appointment.mode == "in_person" and site.address else where
+    if appointment.mode == "video" and appointment.status is AppointmentStatus.confirmed:
+        video = translate(language, video_rooms.INVITE_TEXT, link=video_link) if video_link else \
+            translate(language, video_rooms.CLIENT_TEXTS["caseworker"])
+        location, description = video_link or where, video + (f"\n\n{description}" if description else "")
     return InviteData(
         uid=appointment.ical_uid, sequence=appointment.sequence, start=appointment.start, end=appointment.end,
         tz=site.timezone, summary=translate(language, SUMMARY), location=location, description=description,
@@ -217,12 +234,13 @@ def invite_method(appointment: Appointment) -> Method:
 
 
 def build_invite(appointment: Appointment, site: Site, *, language: str, organizer_email: str,
-                 token: str | None, attendee: str | None = None, description: str | None = None) -> Invite:
+                 token: str | None, attendee: str | None = None, description: str | None = None,
+                 video_link: str | None = None) -> Invite:
     """The iTIP invite for an appointment as it is now, with a short mail text around it (and an invitation's
     notice as its DESCRIPTION)."""
     link = manage_link(site, token) if token else None
     data = invite_data(appointment, site, language=language, organizer_email=organizer_email, link=link,
-                       description=description)
+                       description=description, video_link=video_link)
     if attendee:
         data = replace(data, attendee_phone_or_email=attendee)
     method = invite_method(appointment)
@@ -245,4 +263,5 @@ async def render_invite(conn: asyncpg.Connection, *, site: Site, payload: dict[s
     token = str(payload["token"]) if payload.get("token") else None
     notice = await notice_templates.notice_for_request(conn, appointment.request_id)
     return build_invite(appointment, site, language=language, organizer_email=organizer_email, token=token,
-                        attendee=attendee, description=notice_templates.as_text(notice) if notice else None)
+                        attendee=attendee, description=notice_templates.as_text(notice) if notice else None,
+                        video_link=await video_rooms.invite_link(conn, appointment))

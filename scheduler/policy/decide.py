@@ -15,6 +15,7 @@ from scheduler.policy.rules import (
     Defaults,
     Kind,
     Mode,
+    Need,
     Route,
     Rule,
     RuleSet,
@@ -33,7 +34,8 @@ def decide(
     """Apply rules in order, first matching rule that sets a field wins; explain every field."""
     fixed = _fixed_part(
         ruleset, default_team, facts.kind, facts.concern, facts.channel, facts.language, facts.age, facts.urgent,
-        facts.wished_modes, facts.assigned_caseworker_id,
+        facts.wished_modes, facts.assigned_caseworker_id, facts.needs, facts.invitation, facts.no_shows,
+        facts.groups,
     )
     earliest = now.astimezone(UTC) if fixed.lead_time == 0 else calendar.add_workdays(now, fixed.lead_time)
     # "within N workdays": the N-th workday after today is the last allowed day.
@@ -55,6 +57,7 @@ def decide(
         max_attempts=d.max_attempts,
         explanation=d.explanation,
         follow_up=d.follow_up,
+        walk_in=d.walk_in,
     )
 
 
@@ -70,10 +73,11 @@ class _Fixed:
 @lru_cache(maxsize=16_384)
 def _fixed_part(
     ruleset: RuleSet, default_team: str, kind: Kind, concern: str, channel: Channel, language: str, age: int | None,
-    urgent: bool, wished_modes: frozenset[Mode], assigned_caseworker_id: int | None,
+    urgent: bool, wished_modes: frozenset[Mode], assigned_caseworker_id: int | None, needs: frozenset[Need],
+    invitation: bool, no_shows: int, groups: frozenset[str],
 ) -> _Fixed:
     facts = RequestFacts(kind, concern, channel, language, age, urgent, wished_modes, assigned_caseworker_id,
-                         _NO_WINDOW)
+                         _NO_WINDOW, needs, invitation, no_shows, groups)
     return _derive(facts, ruleset, default_team)
 
 
@@ -85,6 +89,10 @@ def _matches(w: Condition, facts: RequestFacts) -> bool:
         and (w.kind is None or facts.kind in w.kind)
         and (w.age is None or (facts.age is not None and w.age.contains(facts.age)))
         and (w.urgent is None or facts.urgent == w.urgent)
+        and (w.needs is None or not facts.needs.isdisjoint(w.needs))
+        and (w.invitation is None or facts.invitation == w.invitation)
+        and (w.no_shows is None or w.no_shows.contains(facts.no_shows))
+        and (w.groups is None or not facts.groups.isdisjoint(w.groups))
     )
 
 
@@ -147,7 +155,7 @@ def _modes(inputs: _Inputs, name: str, chosen: dict[str, Any]) -> _Choice:
     return modes, src, ", ".join(modes) + note
 
 
-def _auto_confirm(inputs: _Inputs, name: str, chosen: dict[str, Any]) -> _Choice:
+def _switch(inputs: _Inputs, name: str, chosen: dict[str, Any]) -> _Choice:
     value, src = _first_set(inputs, name)
     return value is True, src, "true" if value else "false"
 
@@ -161,8 +169,9 @@ _FIELDS: Final[tuple[tuple[str, _Choose], ...]] = (
     ("within", _within),
     ("modes", _modes),
     ("propose", _shown_as(str)),
-    ("auto_confirm", _auto_confirm),
+    ("auto_confirm", _switch),
     ("follow_up", _shown_as(str)),  # after a no-show, or a callback that ends unreachable
+    ("walk_in", _switch),
 )
 
 
@@ -190,6 +199,7 @@ def _derive(facts: RequestFacts, ruleset: RuleSet, default_team: str) -> _Fixed:
         max_attempts=ruleset.callbacks.max_attempts,
         explanation=tuple(lines),
         follow_up=chosen["follow_up"],
+        walk_in=chosen["walk_in"],
     )
     return _Fixed(decision, chosen["lead_time"], chosen["within"])
 

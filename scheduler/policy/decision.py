@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Final
 
-from scheduler.policy.rules import Channel, FollowUp, FollowUpAction, Kind, Mode
+from scheduler.policy.rules import Channel, FollowUp, FollowUpAction, Kind, Mode, Need
 
 # The source named in explanation lines for values no rule set; parse.py keeps it from being a rule id.
 DEFAULTS_SOURCE: Final = "defaults"
@@ -24,6 +24,10 @@ class RequestFacts:
     wished_modes: frozenset[Mode]
     assigned_caseworker_id: int | None
     received_at: datetime
+    needs: frozenset[Need] = frozenset()
+    invitation: bool = False  # made by a caseworker as an invitation, not asked for by the client
+    no_shows: int = 0  # the client's appointments with the outcome no-show in the last 12 months
+    groups: frozenset[str] = frozenset()  # codes of the office's customer groups the client belongs to
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +54,7 @@ class Decision:
     explanation: tuple[ExplanationLine, ...]
     # None in decisions stored before follow-ups existed: then the active rules decide it afresh.
     follow_up: FollowUp | None = None
+    walk_in: bool = False  # the kiosk may hand out a same-day walk-in ticket; False in older decisions
 
     def to_json(self) -> dict[str, object]:
         """JSON-safe dict for the request's `decision` JSONB column."""
@@ -68,6 +73,7 @@ class Decision:
             "retry_after_s": int(self.retry_after.total_seconds()),
             "max_attempts": self.max_attempts,
             "follow_up": None if self.follow_up is None else self.follow_up.to_value(),
+            "walk_in": self.walk_in,
             "explanation": [
                 {"field": e.field, "rule_id": e.rule_id, "value": e.value} for e in self.explanation
             ],
@@ -99,6 +105,7 @@ class Decision:
                 if isinstance(e, Mapping)
             ),
             follow_up=_follow_up(data.get("follow_up")),
+            walk_in=_bool(data.get("walk_in", False)),
         )
 
     def summary(self) -> str:

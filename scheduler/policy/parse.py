@@ -18,6 +18,7 @@ from scheduler.policy.readers import (
     boolean,
     bounded,
     check_keys,
+    codes,
     described,
     duration,
     enum_list,
@@ -25,6 +26,7 @@ from scheduler.policy.readers import (
     follow_up,
     mapping,
     names,
+    no_shows,
     route,
     top_level,
     whole_number,
@@ -38,6 +40,7 @@ from scheduler.policy.rules import (
     Defaults,
     Kind,
     Mode,
+    Need,
     Ordering,
     Rule,
     RuleError,
@@ -76,6 +79,7 @@ _THEN: Final[Mapping[str, _Parse]] = {
     "propose": lambda v, w, c: whole_number(v, PROPOSE_RANGE, w, c),
     "auto_confirm": boolean,
     "follow_up": lambda v, w, c: follow_up(v, LEAD_TIME_RANGE, w, c),
+    "walk_in": boolean,
 }
 _WHEN: Final[Mapping[str, _Parse]] = {
     "concern": names,
@@ -84,14 +88,22 @@ _WHEN: Final[Mapping[str, _Parse]] = {
     "kind": lambda v, w, c: enum_list(v, Kind, "bad-value", w, c),
     "age": age_range,
     "urgent": boolean,
+    "needs": lambda v, w, c: enum_list(v, Need, "bad-value", w, c),
+    "invitation": boolean,
+    "no_shows": no_shows,
+    "groups": codes,
 }
 
 
 def _fields(m: Mapping[str, object], parsers: Mapping[str, _Parse], where: Where, c: Collector) -> dict[str, Any]:
     """The fields of `m` that are present, each read by its parser (None where it was invalid)."""
     check_keys(m, tuple(parsers), where, c)
-    return {name: parse(m[name], where.child(name), c) for name, parse in parsers.items()
-            if name in m and bounded(m[name], where.child(name), c)}
+    out: dict[str, Any] = {}
+    for name in (n for n in parsers if n in m):  # in the parsers' order, as the problems are listed
+        at = where.child(name)
+        if bounded(m[name], at, c):
+            out[name] = parsers[name](m[name], at, c)
+    return out
 
 
 def _condition(v: object, where: Where, c: Collector) -> Condition:
@@ -170,9 +182,12 @@ def _rules(v: object, c: Collector) -> _Rules:
 
 def _check_defaults(defaults: Defaults, given: Mapping[str, object], where: Where, rules: _Rules,
                     c: Collector) -> None:
-    """Only rules may auto-confirm, and every rule's window must stay open once the defaults fill it in."""
+    """Only rules may auto-confirm or allow walk-ins, and every rule's window must stay open once the defaults
+    fill it in."""
     if given.get("auto_confirm"):
         c.add(where.child("auto_confirm"), "auto-confirm-in-defaults", allowed="false", got=True)
+    if given.get("walk_in"):
+        c.add(where.child("walk_in"), "walk-in-in-defaults", allowed="false", got=True)
     _check_window(defaults.lead_time, defaults.within, where, c)
     for rw, rule in rules:
         t = rule.then
@@ -278,4 +293,9 @@ def load_yaml(text: str) -> RuleSet:
 
 def dump_yaml(ruleset: RuleSet) -> str:
     """The rule set as YAML that load_yaml() reads back to an equal RuleSet."""
-    return yaml.safe_dump(ruleset.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=None)
+    # libyaml's emitter when there is one: the pure-Python one takes most of a large rule set's save.
+    return yaml.dump(ruleset.to_dict(), Dumper=_DUMPER, sort_keys=False, allow_unicode=True,
+                     default_flow_style=None)
+
+
+_DUMPER: Final = getattr(yaml, "CSafeDumper", yaml.SafeDumper)

@@ -12,10 +12,12 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Final, TypeVar
 
-from scheduler.policy.rules import AgeRange, FollowUp, FollowUpAction, Route, RuleError, format_duration
+from scheduler.policy.rules import Bounds, FollowUp, FollowUpAction, Route, RuleError, format_duration
 
 AGE_RANGE: Final = (0, 130)
+NO_SHOWS_RANGE: Final = (0, 100)  # no-shows in a year
 _TEAM_RE: Final = re.compile(r"^[a-z0-9_-]{1,40}$")  # same as teams.code CHECK
+CODE_RE: Final = re.compile(r"^[a-z0-9_]{2,40}$")  # same as the concerns.code and customer_groups.code CHECKs
 # Matched against stripped text with fullmatch: no two adjacent groups can match the same whitespace, so a
 # match takes linear time (the earlier form, with \s* at both ends and between, took cubic time).
 _DURATION_RE: Final = re.compile(r"(?:(\d{1,5})\s*h)?\s*(?:(\d{1,5})\s*m(?:in)?)?")
@@ -213,6 +215,19 @@ def names(v: object, where: Where, c: Collector) -> tuple[str, ...] | None:
     return tuple(dict.fromkeys(str(i) for i in items))
 
 
+def codes(v: object, where: Where, c: Collector) -> tuple[str, ...] | None:
+    """One or more codes shaped like concern codes: 2-40 lowercase letters, digits or '_'."""
+    items = one_or_more(v, where, c)
+    if items is None:
+        return None
+    bad = [i for i in items if not isinstance(i, str) or not CODE_RE.match(i)]
+    if bad:
+        c.add(where, "bad-code", allowed="2-40 lowercase letters, digits or '_'",
+              got=", ".join(described(b) for b in bad))
+        return None
+    return tuple(dict.fromkeys(str(i) for i in items))
+
+
 _ROUTE_SHAPES: Final = (
     "{team: CODE} (CODE of lowercase letters, digits, '-' or '_'), {caseworker: ID} (a positive number) "
     "or {caseworker: assigned}"
@@ -235,7 +250,8 @@ def route(v: object, where: Where, c: Collector) -> Route | None:
     return None
 
 
-def age_range(v: object, where: Where, c: Collector) -> AgeRange | None:
+def bounds(v: object, rng: tuple[int, int], where: Where, c: Collector) -> Bounds | None:
+    """{lt, lte, gt, gte} (at least one), each a whole number inside `rng`."""
     m = mapping(v, where, c)
     if m is None:
         return None
@@ -243,10 +259,18 @@ def age_range(v: object, where: Where, c: Collector) -> AgeRange | None:
         c.add(where, "empty")
         return None
     check_keys(m, _AGE_OPS, where, c)
-    bounds = {op: whole_number(m[op], AGE_RANGE, where.child(op), c) for op in _AGE_OPS if op in m}
-    if any(b is None for b in bounds.values()) or set(m) - set(_AGE_OPS):
+    found = {op: whole_number(m[op], rng, where.child(op), c) for op in _AGE_OPS if op in m}
+    if any(b is None for b in found.values()) or set(m) - set(_AGE_OPS):
         return None
-    return AgeRange(**bounds)
+    return Bounds(**found)
+
+
+def age_range(v: object, where: Where, c: Collector) -> Bounds | None:
+    return bounds(v, AGE_RANGE, where, c)
+
+
+def no_shows(v: object, where: Where, c: Collector) -> Bounds | None:
+    return bounds(v, NO_SHOWS_RANGE, where, c)
 
 
 def follow_up(v: object, rng: tuple[int, int], where: Where, c: Collector) -> FollowUp | None:

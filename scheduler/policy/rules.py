@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import timedelta
 from enum import StrEnum
-from typing import Final
+from typing import Any, Final
 
 
 class Mode(StrEnum):
@@ -31,6 +31,16 @@ class Channel(StrEnum):
 class TieBreak(StrEnum):
     oldest_first = "oldest_first"
     newest_first = "newest_first"
+
+
+class Need(StrEnum):
+    """What a client needs to be served well; a rule may match requests with any of them."""
+
+    interpreter = "interpreter"
+    sign_language = "sign_language"
+    step_free = "step_free"
+    hearing_loop = "hearing_loop"
+    more_time = "more_time"
 
 
 class FollowUpAction(StrEnum):
@@ -62,8 +72,11 @@ _DETAIL: Final[dict[str, str]] = {
     "within-before-lead-time": "({within} workdays) must be at least lead_time ({lead_time} workdays) "
     "once defaults are applied; allowed: {allowed}",
     "auto-confirm-in-defaults": "must be {allowed}: only a rule can enable auto-confirmation, got {got}",
+    "walk-in-in-defaults": "must be {allowed}: only a rule can allow same-day walk-in tickets, got {got}",
     "too-long": "is too long: at most {limit} characters are allowed, got {size}",
     "too-many": "has too many entries: at most {limit} are allowed, got {size}",
+    "bad-code": "must be codes of {allowed}, got {got}",
+    "unknown-group": "names customer groups the office does not have: {got}; the office's groups are: {allowed}",
     "bad-follow-up": "must be none, task or {{invite: N workdays}} with N in the range {low}..{high}, got {got}",
 }
 
@@ -150,7 +163,9 @@ class FollowUp:
 
 
 @dataclass(frozen=True, slots=True)
-class AgeRange:
+class Bounds:
+    """Bounds on a whole number (an age, a count of no-shows): {lt, lte, gt, gte}, each optional."""
+
     lt: int | None = None
     lte: int | None = None
     gt: int | None = None
@@ -171,6 +186,10 @@ class AgeRange:
         return {k: v for k, v in bounds.items() if v is not None}
 
 
+AgeRange = Bounds  # the name the age condition had first
+
+
+
 @dataclass(frozen=True, slots=True)
 class Condition:
     """The `when` part; a field left as None is not tested. All set fields must match."""
@@ -179,25 +198,16 @@ class Condition:
     channel: tuple[Channel, ...] | None = None
     language: tuple[str, ...] | None = None
     kind: tuple[Kind, ...] | None = None
-    age: AgeRange | None = None
+    age: Bounds | None = None
     urgent: bool | None = None
+    needs: tuple[Need, ...] | None = None  # matches when the request has any of them
+    invitation: bool | None = None  # true: a caseworker's invitation; false: the client's own request
+    no_shows: Bounds | None = None  # the client's no-shows in the last 12 months
+    groups: tuple[str, ...] | None = None  # the office's customer group codes; matches when the client is in any
 
     def to_dict(self) -> dict[str, object]:
-        """The YAML/JSON shape (lists for multi-valued fields)."""
-        out: dict[str, object] = {}
-        if self.concern is not None:
-            out["concern"] = list(self.concern)
-        if self.channel is not None:
-            out["channel"] = [str(c) for c in self.channel]
-        if self.language is not None:
-            out["language"] = list(self.language)
-        if self.kind is not None:
-            out["kind"] = [str(k) for k in self.kind]
-        if self.age is not None:
-            out["age"] = self.age.to_dict()
-        if self.urgent is not None:
-            out["urgent"] = self.urgent
-        return out
+        """The YAML/JSON shape (lists for multi-valued fields), only the fields that are set, in field order."""
+        return {name: shape(value) for name, shape in _CONDITION_SHAPE if (value := getattr(self, name)) is not None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -213,6 +223,7 @@ class RuleOutcome:
     propose: int | None = None
     auto_confirm: bool | None = None
     follow_up: FollowUp | None = None
+    walk_in: bool | None = None  # the kiosk may hand out a same-day walk-in ticket for this request
 
     def to_dict(self) -> dict[str, object]:
         """The YAML/JSON shape, only the fields that are set."""
@@ -232,6 +243,7 @@ class Defaults:
     propose: int = 3
     auto_confirm: bool = False
     follow_up: FollowUp = FollowUp(FollowUpAction.task)
+    walk_in: bool = False  # like auto_confirm, only a rule may switch it on
 
     def to_dict(self) -> dict[str, object]:
         """The YAML/JSON shape with every field."""
@@ -324,24 +336,38 @@ def format_workdays(n: int) -> str:
     return f"{n} workday" if n == 1 else f"{n} workdays"
 
 
+def _as_list(values: tuple[object, ...]) -> list[str]:
+    return [str(v) for v in values]
+
+
+# How each condition field is written in the YAML/JSON shape, in that order.
+_CONDITION_SHAPE: Final[tuple[tuple[str, Callable[[Any], object]], ...]] = (
+    ("concern", _as_list),
+    ("channel", _as_list),
+    ("language", _as_list),
+    ("kind", _as_list),
+    ("age", lambda v: v.to_dict()),
+    ("urgent", lambda v: v),
+    ("needs", _as_list),
+    ("invitation", lambda v: v),
+    ("no_shows", lambda v: v.to_dict()),
+    ("groups", _as_list),
+)
+
+# How each settings field is written in the YAML/JSON shape, in that order.
+_SETTINGS_SHAPE: Final[tuple[tuple[str, Callable[[Any], object]], ...]] = (
+    ("priority", lambda v: v),
+    ("route", lambda v: v.to_dict()),
+    ("duration", format_duration),
+    ("lead_time", format_workdays),
+    ("within", format_workdays),
+    ("modes", lambda v: [str(m) for m in v]),
+    ("propose", lambda v: v),
+    ("auto_confirm", lambda v: v),
+    ("follow_up", lambda v: v.to_value()),
+    ("walk_in", lambda v: v),
+)
+
+
 def _settings_dict(s: RuleOutcome | Defaults) -> dict[str, object]:
-    out: dict[str, object] = {}
-    if s.priority is not None:
-        out["priority"] = s.priority
-    if s.route is not None:
-        out["route"] = s.route.to_dict()
-    if s.duration is not None:
-        out["duration"] = format_duration(s.duration)
-    if s.lead_time is not None:
-        out["lead_time"] = format_workdays(s.lead_time)
-    if s.within is not None:
-        out["within"] = format_workdays(s.within)
-    if s.modes is not None:
-        out["modes"] = [str(m) for m in s.modes]
-    if s.propose is not None:
-        out["propose"] = s.propose
-    if s.auto_confirm is not None:
-        out["auto_confirm"] = s.auto_confirm
-    if s.follow_up is not None:
-        out["follow_up"] = s.follow_up.to_value()
-    return out
+    return {name: shape(value) for name, shape in _SETTINGS_SHAPE if (value := getattr(s, name)) is not None}

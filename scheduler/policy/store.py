@@ -14,6 +14,7 @@ import asyncpg
 from scheduler import audit
 from scheduler.errors import InvalidTransition, NotFound
 from scheduler.policy.parse import parse_ruleset
+from scheduler.policy.personal import PersonalSettings, parse_personal
 from scheduler.policy.rules import Rule, RuleSet
 
 
@@ -43,6 +44,7 @@ class StoredPolicy:
     owner_id: int | None
     created_at: datetime
     activated_at: datetime | None
+    personal: PersonalSettings | None = None  # a caseworker's own settings (policy/personal.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,12 +76,16 @@ def _ruleset(policy_id: int, created_at: datetime, rules: Mapping[str, object]) 
 
 
 def _from_row(row: asyncpg.Record) -> StoredPolicy:
+    rules, personal = row["rules"], row["rules"].get("personal")
+    if personal is not None:  # a caseworker's own settings ride along in their rule set's JSON
+        rules = {k: v for k, v in rules.items() if k != "personal"}
     return StoredPolicy(
         id=row["id"], site_id=row["site_id"], scope=Scope(row["scope"]), team_id=row["team_id"],
         staff_id=row["staff_id"], version=row["version"], status=PolicyStatus(row["status"]),
-        ruleset=_ruleset(row["id"], row["created_at"], row["rules"]), source_yaml=row["source_yaml"],
+        ruleset=_ruleset(row["id"], row["created_at"], rules), source_yaml=row["source_yaml"],
         owner_id=row["owner_id"],
         created_at=row["created_at"], activated_at=row["activated_at"],
+        personal=None if personal is None else parse_personal(personal),
     )
 
 
@@ -124,7 +130,7 @@ async def activators(conn: asyncpg.Connection, policy_ids: list[int]) -> dict[in
 
 async def save_draft(conn: asyncpg.Connection, *, site_id: int, scope: Scope, ruleset: RuleSet,
                      source_yaml: str, owner_id: int, team_id: int | None = None,
-                     staff_id: int | None = None) -> StoredPolicy:
+                     staff_id: int | None = None, personal: PersonalSettings | None = None) -> StoredPolicy:
     """Store a validated rule set as the next draft version of its scope."""
     row = await conn.fetchrow(
         f"""
@@ -134,8 +140,10 @@ async def save_draft(conn: asyncpg.Connection, *, site_id: int, scope: Scope, ru
         WHERE site_id = $1 AND scope = $2 AND team_id IS NOT DISTINCT FROM $3 AND staff_id IS NOT DISTINCT FROM $4
         RETURNING {COLUMNS}
         """,
-        site_id, scope, team_id, staff_id, ruleset.to_dict(), source_yaml, owner_id,
+        site_id, scope, team_id, staff_id,
+        ruleset.to_dict() | ({"personal": personal.to_dict()} if personal is not None else {}), source_yaml, owner_id,
     )
+    _PARSED[(row["id"], row["created_at"])] = ruleset  # stored from this rule set: no need to parse it back
     policy = _from_row(row)
     await audit.record(conn, site_id=site_id, actor=f"staff:{owner_id}", action="policy.draft",
                        subject_type="policy", subject_id=policy.id, details={"version": policy.version})
@@ -182,6 +190,18 @@ def layered(*layers: tuple[str, StoredPolicy | None]) -> tuple[RuleSet, tuple[in
     return _merge_layers(present) if present else _NO_RULES
 
 
+def layers_for(active: ActivePolicies, *, staff_id: int | None, team_id: int | None,
+               team_code: str | None) -> list[tuple[str, StoredPolicy | None]]:
+    """The layers that decide a request routed to this caseworker and team: caseworker, team, site."""
+    layers: list[tuple[str, StoredPolicy | None]] = []
+    if staff_id is not None:
+        layers.append((f"caseworker-{staff_id}", active.caseworkers.get(staff_id)))
+    if team_id is not None and team_code:
+        layers.append((team_code, active.teams.get(team_id)))
+    layers.append(("site", active.site))
+    return layers
+
+
 # Every intake layers the same few rule sets again: the merged rule set is kept (keyed by the layers' rule
 # sets themselves), so it is the same object each time and decide() finds what it derived from it.
 @functools.lru_cache(maxsize=1_024)
@@ -190,7 +210,8 @@ def _merge_layers(present: tuple[tuple[str, Scope, RuleSet, int], ...]) -> tuple
     for name, scope, ruleset, _ in present:
         for rule in ruleset.rules:
             rules.append(rule if scope is Scope.site else dataclasses.replace(rule, id=f"{name}:{rule.id}"))
-    top = present[0][2]
+    # A caseworker's rules come first, but never their settings: they cannot widen the team's defaults or caps.
+    top = next((rs for _, scope, rs, _ in present if scope is not Scope.caseworker), RuleSet(rules=()))
     merged = RuleSet(rules=tuple(rules), defaults=top.defaults, ordering=top.ordering, caps=top.caps,
                      callbacks=top.callbacks)
     return merged, tuple(policy_id for *_, policy_id in present)

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 import asyncpg
 from aiohttp import web
 
-from scheduler import appointments, approvals, audit, lobby_calls, sites, teams
+from scheduler import appointments, approvals, audit, lobby_calls, request_views, sites, teams, video_rooms
 from scheduler.i18n import N_
 from scheduler.keys import CONFIG, POOL
 from scheduler.permissions import StaffUser
@@ -41,12 +41,13 @@ async def calendar_page(request: web.Request) -> web.Response:
         start, _ = approvals.day_bounds(site, days[0])
         _, end = approvals.day_bounds(site, days[-1])
         found = await appointments.list_for_staff(conn, staff_id=user.id, start=start, end=end)
-        facts = await appointments.calendar_facts(conn, [a.request_id for a in found])
+        facts = await request_views.calendar_facts(conn, [a.request_id for a in found])
         await audit.record_list_view(conn, site_id=user.site_id, actor=user.actor, kind="appointment",
                                      clients_by_item={a.id: facts[a.request_id].client_id for a in found
                                                       if a.request_id in facts})
         token = await teams.feed_token(conn, user.id)
         calls = await lobby_calls.states(conn, [a.id for a in found])
+        video_links = await video_rooms.links(conn, site.id, found)
         today_bounds = approvals.day_bounds(site, today)
     by_day: dict[date, list[appointments.Appointment]] = {d: [] for d in days}
     for a in found:
@@ -56,13 +57,14 @@ async def calendar_page(request: web.Request) -> web.Response:
     # list's status reports them; other days have nothing to follow.
     waiting_ids = ",".join(str(a.id) for a in sorted(by_day.get(today, []), key=lambda a: a.id)
                            if a.arrived_at and a.outcome is None and a.status == "confirmed") if today in days else None
-    https, webcal = feed_urls(request.app[CONFIG].server.public_base_url, token)
+    https, webcal = feed_urls(sites.public_url(site, request.app[CONFIG].server.public_base_url), token)
     lang = ui.language(request, user)
     return ui.render(request, "calendar.html", {
         "tz": site.timezone, "view": view, "day": day, "days": days, "by_day": by_day, "facts": facts,
         "previous": (day - step).isoformat(), "next": (day + step).isoformat(), "today": today,
         "feed_https": https, "feed_webcal": webcal, "labels": ui.labels(lang),
         "concern_label": lambda lbl: ui.concern_label(lbl, lang),
+        "video_links": video_links,
         "calls": calls, "call_back": ui.url(request, "staff-calendar", {"view": view, "date": day.isoformat()}),
         "waiting_ids": waiting_ids, "arrivals_poll_seconds": today_pages.POLL_SECONDS,
         "may_call": lambda a: lobby_calls.may_call(user, site_id=a.site_id, staff_id=a.staff_id, team_id=user.team_id,

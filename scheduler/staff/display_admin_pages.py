@@ -23,7 +23,7 @@ async def _render(request: web.Request, user: StaffUser, *, new_token: str | Non
     async with request.app[POOL].acquire() as conn:
         devices = await displays.list_for_site(conn, user.site_id)
         site = await sites.site_by_id(conn, user.site_id)
-    base = request.app[CONFIG].server.public_base_url.rstrip("/") + "/display/"
+    base = sites.public_url(site, request.app[CONFIG].server.public_base_url) + "/display/"
     return ui.render(request, "admin_displays.html", {
         "devices": devices, "new_token": new_token, "tz": site.timezone,
         "new_url": base + new_token if new_token else None,

@@ -26,8 +26,10 @@ DEFAULTS: Final = "defaults"
 FIELD_LABELS: Final = {
     "priority": N_("Priority"), "route": N_("Route"), "duration": N_("Duration"), "lead_time": N_("Lead time"),
     "within": N_("Within"), "modes": N_("Modes"), "propose": N_("Proposals"),
-    "auto_confirm": N_("Auto-confirmation"), "follow_up": N_("After a no-show"),
+    "auto_confirm": N_("Auto-confirmation"), "follow_up": N_("After a no-show"), "room": N_("Room"),
+    "walk_in": N_("Walk-in ticket"),
 }
+NEEDS_SOURCE: Final = "needs"  # policy.rooms.SOURCE: what the client's needs changed
 FOLLOW_UPS: Final = {"none": N_("nothing"), "task": N_("a task for the caseworker")}
 _INVITE = re.compile(r"invite (?P<n>\d+) workdays?")
 SUMMARY_FIELDS: Final = ("priority", "route")
@@ -106,6 +108,8 @@ class Explainer:
         """Who set a value: the defaults, a rule of the site, or a team's or caseworker's own rule."""
         if rule_id == DEFAULTS:
             return self._(N_("Default"))
+        if rule_id == NEEDS_SOURCE:
+            return self._(N_("The client's needs"))
         layer, sep, rule = rule_id.partition(":")
         if not sep:
             return self._(N_("Rule “%(rule)s”"), rule=rule_id)
@@ -137,6 +141,12 @@ class Explainer:
         text = self._(N_("1 workday")) if n == 1 else self._(N_("%(n)s workdays"), n=n)
         return text + (" " + self._(N_("(raised to the lead time)")) if found["raised"] else "")
 
+    def room(self, value: str) -> str:
+        """policy.rooms.adjust's line: the rooms that meet the client's needs, or "-" for none."""
+        if value == "-":
+            return self._(N_("no room meets the needs: phone or video only"))
+        return self._(N_("in person only in: %(rooms)s"), rooms=value)
+
     def value(self, line: ExplanationLine) -> str:
         """A value the way staff read it: names for ids, translated units and modes."""
         value = line.value
@@ -154,7 +164,7 @@ class Explainer:
             modes = value.removesuffix(_CLIENTS_WISH).split(", ")
             text = ", ".join(self._(ui.MODE_LABELS.get(m, m)) for m in modes if m)
             return text + (" " + self._(N_("(the client's wish)")) if wish else "")
-        if line.field == "auto_confirm":
+        if line.field in ("auto_confirm", "walk_in"):
             return self._(N_("yes")) if value == "true" else self._(N_("no")) if value == "false" else value
         if line.field == "follow_up":
             if value in FOLLOW_UPS:
@@ -177,7 +187,8 @@ class Explainer:
 
     def rows(self, explanation: Iterable[ExplanationLine]) -> list[Row]:
         """Every explained setting, for the table on the request page."""
-        return [Row(line.field, self._(FIELD_LABELS.get(line.field, line.field)), self.value(line),
+        return [Row(line.field, self._(FIELD_LABELS.get(line.field, line.field)),
+                    self.room(line.value) if line.field == "room" else self.value(line),
                     self.source(line.rule_id)) for line in explanation]
 
 

@@ -1,4 +1,5 @@
-"""Inbox page: requests and callbacks in policy order, filters, pin and move up/down."""
+"""Inbox page: requests and callbacks in one list in policy order, filters (also by kind), pages, pin and move
+up/down."""
 
 from __future__ import annotations
 
@@ -23,8 +24,9 @@ from scheduler.staff import auth, explain, today_pages, ui
 
 routes = web.RouteTableDef()
 
-FILTER_FIELDS = ("view", "team", "concern", "channel")
+FILTER_FIELDS = ("view", "team", "concern", "channel", "show", "page")
 CHANNELS = tuple(Channel)
+PER_PAGE = 50
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,7 +38,7 @@ class RankMoves:
     top: float | None
 
 
-def virtual_ranks(items: Sequence[inbox.InboxItem]) -> list[float]:
+def virtual_ranks(items: Sequence[inbox.InboxItem | inbox.QueueEntry]) -> list[float]:
     """A rank for every item that reproduces the current order: pins keep theirs, the rest follow them."""
     pinned = [i.manual_rank for i in items if i.manual_rank is not None]
     after = max(pinned, default=0.0)
@@ -86,6 +88,27 @@ def inbox_filter(user: StaffUser, query: Mapping[str, str], teams: Mapping[int, 
                              concern=concern, channel=channel), view
 
 
+def queue_params(query: Mapping[str, str]) -> tuple[inbox.Show, int]:
+    """Which kinds to list (all, appointments, callbacks) and the page, from the query; unknown values: the
+    defaults (a page beyond the last shows the last)."""
+    try:
+        show = inbox.Show(query.get("show") or inbox.Show.all)
+    except ValueError:
+        show = inbox.Show.all
+    raw = query.get("page") or ""
+    page = int(raw) if raw.isdigit() and len(raw) <= 6 else 1
+    return show, page
+
+
+def queue_rows(queue: inbox.QueuePage) -> list[tuple[int, inbox.InboxItem, RankMoves]]:
+    """Each item of the page with its position in the whole queue and the ranks its move buttons post, which
+    place it between its neighbours in the whole queue (also across pages)."""
+    ranks = virtual_ranks(queue.entries)
+    index = {(e.kind, e.id): i for i, e in enumerate(queue.entries)}
+    return [(index[(item.kind, item.id)] + 1, item, rank_moves(ranks, index[(item.kind, item.id)]))
+            for item in queue.items if (item.kind, item.id) in index]
+
+
 async def _choices(conn: asyncpg.Connection, site_id: int) -> tuple[dict[int, str], list[asyncpg.Record]]:
     return await teams_.names(conn, site_id), await concerns_.list_for_site(conn, site_id)
 
@@ -100,10 +123,12 @@ async def inbox_page(request: web.Request) -> web.Response:
         site = await sites.site_by_id(conn, user.site_id)
         teams, concerns = await _choices(conn, user.site_id)
         filt, view = inbox_filter(user, request.query, teams)
-        requests_, callbacks_ = await inbox.load(conn, filt, team_of_staff=user.team_id, now=now)
+        show, page = queue_params(request.query)
+        queue = await inbox.load_queue(conn, filt, team_of_staff=user.team_id, now=now, show=show, page=page,
+                                       per_page=PER_PAGE)
         names = await explain.site_names(conn, user.site_id)
-        explained = await explain.explanations(conn, requests=[i.id for i in requests_],
-                                               callbacks=[i.id for i in callbacks_])
+        explained = await explain.explanations(conn, requests=[i.id for i in queue.items if i.kind == "request"],
+                                               callbacks=[i.id for i in queue.items if i.kind == "callback"])
         team_view = filt.staff_id is None and filt.team_id is not None
         tasks = await followups.list_open_tasks(
             conn, site_id=user.site_id, staff_id=user.id, team_id=filt.team_id if team_view else user.team_id,
@@ -113,13 +138,11 @@ async def inbox_page(request: web.Request) -> web.Response:
         start, end = approvals.day_bounds(site, site.calendar().local_date(now))
         arrivals = [r for r in await today.day(conn, lobby_scope, start=start, end=end) if today.waiting_in_lobby(r)]
     lang = ui.language(request, user)
-    queues = []
-    for kind, items in (("request", requests_), ("callback", callbacks_)):
-        ranks = virtual_ranks(items)
-        queues.append((kind, [(item, rank_moves(ranks, i)) for i, item in enumerate(items)]))
-    filters = {name: request.query.get(name, "") for name in FILTER_FIELDS} | {"view": view}
+    filters = {name: request.query.get(name, "") for name in FILTER_FIELDS} | \
+        {"view": view, "show": show.value, "page": str(queue.page)}
     return ui.render(request, "inbox.html", {
-        "tz": site.timezone, "queues": queues, "filters": filters, "teams": teams,
+        "tz": site.timezone, "queue": queue, "rows": queue_rows(queue), "filters": filters, "teams": teams,
+        "shows": tuple(inbox.Show), "page_link": lambda n: ui.url(request, "staff-inbox", filters | {"page": n}),
         "concerns": [(c["code"], ui.concern_label(c["labels"], lang)) for c in concerns], "channels": CHANNELS,
         "labels": ui.labels(lang), "concern_label": lambda lbl: ui.concern_label(lbl, lang),
         "selected_team": filt.team_id, "whys": explain.whys(lang, names, explained), "tasks": tasks,
@@ -161,14 +184,17 @@ async def reorder(pool: asyncpg.Pool, *, user: StaffUser, kind: Kind, item_id: i
     async with pool.acquire() as conn:
         teams, _ = await _choices(conn, user.site_id)
         filt, _view = inbox_filter(user, query, teams)
-        requests_, callbacks_ = await inbox.load(conn, filt, team_of_staff=user.team_id, now=datetime.now(UTC))
-    items = requests_ if kind is Kind.appointment else callbacks_
-    if item_id not in {i.id for i in items}:
+        show, _page = queue_params(query)
+        queue = await inbox.load_queue(conn, filt, team_of_staff=user.team_id, now=datetime.now(UTC), show=show,
+                                       per_page=PER_PAGE)
+    moved = "request" if kind is Kind.appointment else "callback"
+    if (moved, item_id) not in {(e.kind, e.id) for e in queue.entries}:
         raise ValidationFailed(N_("This item is no longer in this inbox. Please reload."))
-    if rank is not None:
-        for item, virtual in zip(items, virtual_ranks(items), strict=True):
-            if item.id != item_id and item.manual_rank is None and virtual < rank:
-                await approvals.set_rank(pool, kind=kind, item_id=item.id, rank=virtual, user=user)
+    if rank is not None:  # both kinds share one order, so the items kept above may be of either kind
+        for entry, virtual in zip(queue.entries, virtual_ranks(queue.entries), strict=True):
+            if (entry.kind, entry.id) != (moved, item_id) and entry.manual_rank is None and virtual < rank:
+                await approvals.set_rank(pool, kind=Kind.appointment if entry.kind == "request" else Kind.callback,
+                                         item_id=entry.id, rank=virtual, user=user)
     await approvals.set_rank(pool, kind=kind, item_id=item_id, rank=rank, user=user)
 
 

@@ -11,7 +11,7 @@ from scheduler import addresses, audit, letters, sites
 from scheduler import requests as requests_
 from scheduler.errors import ValidationFailed
 from scheduler.i18n import N_, translate
-from scheduler.keys import POOL
+from scheduler.keys import CONFIG, POOL
 from scheduler.notify import letter_pdf
 from scheduler.permissions import check_may_act
 from scheduler.staff import auth, ui
@@ -61,7 +61,7 @@ async def batch_pdf(request: web.Request) -> web.Response:
     batch_id = ui.int_param(request.match_info["batch_id"], "batch_id")
     async with request.app[POOL].acquire() as conn:
         batch = await letters.get_batch(conn, site_id=user.site_id, batch_id=batch_id)
-        site = await sites.site_by_id(conn, user.site_id)
+        site = sites.resolved(await sites.site_by_id(conn, user.site_id), request.app[CONFIG].server.public_base_url)
         pdf = await letter_pdf.render_batch(conn, site=site, batch_id=batch.id,
                                             today=site.calendar().local_date(batch.printed_at))
         await audit.record(conn, site_id=user.site_id, actor=user.actor, action="client.view",

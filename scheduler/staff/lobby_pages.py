@@ -17,10 +17,11 @@ import time
 from datetime import UTC, datetime
 from typing import Final
 
+import asyncpg
 from aiohttp import web
 from aiohttp_sse import sse_response
 
-from scheduler import approvals, audit, front_desk, lobby_calls, lobby_feed, sites
+from scheduler import approvals, audit, front_desk, front_desk_queue, lobby_calls, lobby_feed, sites
 from scheduler.errors import DomainError, Forbidden
 from scheduler.i18n import N_, translate
 from scheduler.keys import LOBBY_FEED, POOL
@@ -63,11 +64,19 @@ async def _arrivals(request: web.Request, user: StaffUser) -> tuple[sites.Site, 
         return site, await front_desk.arrivals(conn, user.site_id, start=start, end=end)
 
 
+async def _queue(conn: asyncpg.Connection, site: sites.Site) -> list[front_desk_queue.QueueEntry]:
+    """Today's walk-in tickets and due callbacks in policy order (walk_in_pages.py acts on the tickets)."""
+    now = datetime.now(UTC)
+    today = site.calendar().local_date(now)
+    return await front_desk_queue.load(conn, site, day=today, day_end=approvals.day_bounds(site, today)[1], now=now)
+
+
 async def _stamp(request: web.Request, site_id: int) -> str:
     async with request.app[POOL].acquire() as conn:
         site = await sites.site_by_id(conn, site_id)
         start, end = approvals.day_bounds(site, site.calendar().local_date(datetime.now(UTC)))
-        return front_desk.stamp(await front_desk.arrivals(conn, site_id, start=start, end=end))
+        arrivals = front_desk.stamp(await front_desk.arrivals(conn, site_id, start=start, end=end))
+        return arrivals + front_desk_queue.stamp(await _queue(conn, site))
 
 
 @routes.get("/staff/front-desk", name="staff-front-desk")
@@ -78,11 +87,14 @@ async def front_desk_page(request: web.Request) -> web.Response:
     user = await ui.page_user(request)
     site, rows = await _arrivals(request, user)
     async with request.app[POOL].acquire() as conn, conn.transaction():
+        queue = await _queue(conn, site)
         await audit.record_list_view(conn, site_id=user.site_id, actor=user.actor, kind="appointment",
                                      clients_by_item={r.appointment_id: r.client_id for r in rows})
+        await audit.record_list_view(conn, site_id=user.site_id, actor=user.actor, kind="callback",
+                                     clients_by_item={e.callback_id: e.client_id for e in queue})
     return ui.render(request, "front_desk.html", {
-        "tz": site.timezone, "rows": rows, "stamp": front_desk.stamp(rows), "poll_seconds": POLL_SECONDS,
-        "now": datetime.now(UTC),
+        "tz": site.timezone, "rows": rows, "stamp": front_desk.stamp(rows) + front_desk_queue.stamp(queue),
+        "poll_seconds": POLL_SECONDS, "now": datetime.now(UTC), "queue": queue,
     })
 
 

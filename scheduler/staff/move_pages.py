@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from scheduler import appointments, approvals, audit, moves, sites, teams
+from scheduler import appointments, approvals, audit, moves, request_views, sites, teams
 from scheduler import requests as requests_
 from scheduler.errors import ValidationFailed
 from scheduler.i18n import N_, translate
@@ -109,7 +109,7 @@ async def review(request: web.Request) -> web.Response:
     rows = await moves.review(request.app[POOL], source=source, source_id=source_id, user=user, now=now)
     async with request.app[POOL].acquire() as conn:
         site = await sites.site_by_id(conn, user.site_id)
-        facts = await appointments.calendar_facts(conn, [r.appointment.request_id for r in rows])
+        facts = await request_views.calendar_facts(conn, [r.appointment.request_id for r in rows])
         names = await teams.staff_names(conn, user.site_id)
         async with conn.transaction():
             await audit.record_list_view(conn, site_id=user.site_id, actor=user.actor, kind="appointment",

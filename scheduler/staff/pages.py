@@ -17,11 +17,14 @@ from scheduler.staff import (
     batch_invite_pages,
     calendar_pages,
     callback_pages,
+    caseworker_rules_pages,
     closure_pages,
+    customer_group_pages,
     dashboard,
     display_admin_pages,
     email_pages,
     expired_pages,
+    group_session_pages,
     inbox_pages,
     invitation_pages,
     letter_pages,
@@ -30,11 +33,14 @@ from scheduler.staff import (
     notice_pages,
     oidc,
     request_pages,
+    room_pages,
     rules_pages,
     signin_form,
     signin_limits,
     today_pages,
     ui,
+    video_admin_pages,
+    walk_in_pages,
 )
 from scheduler.staff.auth import SESSION_COOKIE
 
@@ -124,7 +130,11 @@ routes: list[web.AbstractRouteDef] = [
     *move_pages.routes, *closure_pages.routes,
     *today_pages.routes, *expired_pages.routes,
     *letter_pages.routes, *batch_invite_pages.routes,
-    *lobby_pages.routes, *display_admin_pages.routes,
+    *lobby_pages.routes, *display_admin_pages.routes, *video_admin_pages.routes, *walk_in_pages.routes,
     *invitation_pages.routes, *notice_pages.routes,
     *email_pages.routes,
+    *caseworker_rules_pages.routes,
+    *group_session_pages.routes,
+    *room_pages.routes,  # rooms and their attributes (issue 17, needs)
+    *customer_group_pages.routes,  # the office's customer groups and a client's (issue 16)
 ]

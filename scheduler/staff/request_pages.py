@@ -19,6 +19,7 @@ from scheduler import (
     concerns,
     followups,
     invitations,
+    needs,
     notice_templates,
     outbox,
     request_views,
@@ -33,7 +34,7 @@ from scheduler.keys import CONFIG, POOL
 from scheduler.notify.sms import DELIVERY_CODES, TWILIO_ERRORS
 from scheduler.permissions import StaffUser, check_may_act
 from scheduler.policy.rules import Channel
-from scheduler.staff import auth, email_pages, explain, invitation_pages, letter_pages, ui
+from scheduler.staff import auth, customer_group_pages, email_pages, explain, invitation_pages, letter_pages, ui
 
 routes = web.RouteTableDef()
 REQUEST = r"/staff/requests/{request_id:\d{1,18}}"
@@ -110,6 +111,7 @@ async def request_page(request: web.Request) -> web.Response:
                 days=request.app[CONFIG].invitations.presumed_receipt_days),
             **await letter_pages.letter_context(conn, req),  # postal address, consent, the invitation's letters
             **await email_pages.email_context(conn, req),  # the client's e-mail address, where the office allows it
+            **await customer_group_pages.client_groups_context(conn, req),  # the office's groups, the client's
         }
         async with conn.transaction():
             await audit.record(conn, site_id=req.site_id, actor=user.actor, action="client.view",
@@ -236,6 +238,7 @@ async def invite_form(request: web.Request) -> web.Response:
         "concerns": [(c.code, ui.concern_label(c.labels, lang)) for c in offered],
         "languages": LANGUAGES, "labels": ui.labels(lang), "templates": templates,
         "form_key": secrets.token_urlsafe(16),
+        "need_choices": list(needs.LABELS.items()), "interpreter_languages": needs.language_choices(lang),
     })
 
 
@@ -263,7 +266,9 @@ async def invite_submit(request: web.Request) -> web.Response:
             bring=values["bring"], now=datetime.now(UTC), reminder_offsets=_offsets(request),
             countries=request.app[CONFIG].sms.allowed_countries, form_key=values["form_key"], fixed_start=fixed,
             fixed_mode=values["fixed_mode"] or "in_person", postal_address=address,
-            electronic_consent=form.get("electronic_consent") == "yes", email=email, **person)
+            electronic_consent=form.get("electronic_consent") == "yes", email=email, **person,
+            needs={"needs": [n for n in form.getall("needs", [])[:10] if isinstance(n, str)],
+                   "interpreter_language": ui.text(form, "interpreter_language", 10)})
 
     return await ui.perform(
         request, user, ui.url(request, "staff-invite"), run,

@@ -53,9 +53,12 @@ _BAD_ROUTE = N_("allowed is {team: CODE}, {caseworker: ID} or {caseworker: assig
 _ROUTE_PARTS = N_("CODE consists of lowercase letters, digits, “-” or “_”; ID is a positive number.")
 _WITHIN = N_("“within” (%(within)s) must not be shorter than “lead_time” (%(lead_time)s) with defaults applied.")
 _AUTO_CONFIRM = N_("must be false, because only a rule can switch on automatic confirmation; given was %(got)s.")
+_WALK_IN = N_("must be false, because only a rule can allow same-day walk-in tickets; given was %(got)s.")
 _TOO_LONG = N_("is too long: at most %(limit)s characters are allowed, given were %(size)s.")
 _TOO_MANY = N_("has too many entries: at most %(limit)s are allowed, given were %(size)s.")
 _BAD_FOLLOW_UP = N_("allowed is none, task or {invite: N workdays}; given was %(got)s.")
+_BAD_CODE = N_("allowed are codes of 2 to 40 lowercase letters, digits or “_”; given was %(got)s.")
+_UNKNOWN_GROUP = N_("the office has no customer group %(got)s; its groups are %(allowed)s.")
 _FOLLOW_UP_PARTS = N_("N is the lead time of the new invitation, from %(low)s to %(high)s workdays.")
 DETAILS: Final[dict[str, tuple[str, ...]]] = {
     "not-a-mapping": (_NOT_A_MAPPING,),
@@ -74,9 +77,12 @@ DETAILS: Final[dict[str, tuple[str, ...]]] = {
     "bad-route": (_BAD_ROUTE, _ROUTE_PARTS),
     "within-before-lead-time": (_WITHIN,),
     "auto-confirm-in-defaults": (_AUTO_CONFIRM,),
+    "walk-in-in-defaults": (_WALK_IN,),
     "too-long": (_TOO_LONG,),
     "too-many": (_TOO_MANY,),
     "bad-follow-up": (_BAD_FOLLOW_UP, _FOLLOW_UP_PARTS),
+    "bad-code": (_BAD_CODE,),
+    "unknown-group": (_UNKNOWN_GROUP,),
 }
 _YAML_AT: Final = N_("The rule set is not valid YAML: line %(line)s, column %(column)s (%(problem)s).")
 _YAML: Final = N_("The rule set is not valid YAML (%(problem)s).")

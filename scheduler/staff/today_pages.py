@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from aiohttp import web
 
-from scheduler import approvals, audit, lobby_calls, outcomes, sites, today
+from scheduler import approvals, audit, lobby_calls, outcomes, sites, today, video_rooms
 from scheduler.appointments import NoShowReason, Outcome
 from scheduler.errors import DomainError, Forbidden, ValidationFailed
 from scheduler.i18n import N_, translate
@@ -70,7 +70,9 @@ async def _load(request: web.Request, user: StaffUser, now: datetime) -> dict[st
         rows = await today.day(conn, scope, start=start, end=end)
         missing = await today.missing(conn, user, before=start)
         calls = await lobby_calls.states(conn, [r.id for r in rows])
-    return {"site": site, "view": view, "rows": rows, "missing": missing, "calls": calls, "day": (start, end)}
+        video = await video_rooms.links(conn, site.id, rows)
+    return {"site": site, "view": view, "rows": rows, "missing": missing, "calls": calls, "day": (start, end),
+            "video_links": video}
 
 
 def _may_call(user: StaffUser, row: today.TodayRow, day: tuple[datetime, datetime]) -> bool:
@@ -102,6 +104,7 @@ async def today_page(request: web.Request) -> web.Response:
         "outcome_labels": OUTCOME_LABELS, "reason_labels": REASON_LABELS,
         "outcome_back": ui.url(request, "staff-today", {"view": loaded["view"]}),
         "calls": loaded["calls"], "may_call": lambda row: _may_call(user, row, loaded["day"]),
+        "video_links": loaded["video_links"],
         "call_back": ui.url(request, "staff-today", {"view": loaded["view"]}),
     })
 

@@ -15,9 +15,11 @@ import aiohttp_jinja2
 from aiohttp import web
 from babel.dates import format_date, format_datetime, format_time, format_timedelta
 
+from scheduler import escalation, needs
 from scheduler.errors import DomainError, Forbidden, NotFound, Unauthorized
 from scheduler.http_errors import LANGUAGE_KEY
 from scheduler.i18n import N_, STAFF_LANGUAGES, babel_locale, negotiate, translate
+from scheduler.keys import POOL
 from scheduler.permissions import Role, StaffUser
 from scheduler.staff import auth
 from scheduler.staff.auth import Session
@@ -37,10 +39,14 @@ _NAV: Final = (
     ("staff-calendar", N_("Calendar"), None),
     ("staff-expired", N_("Expired"), None),
     ("staff-invite", N_("Invite"), None),
+    ("staff-group-sessions", N_("Group sessions"), None),
     ("staff-letters", N_("Letters"), None),
     ("staff-batch-invite", N_("Batch invitations"), (Role.team_lead, Role.admin)),
     ("staff-rules", N_("Rules"), (Role.team_lead, Role.admin)),
+    ("staff-my-rules", N_("My rules"), (Role.caseworker, Role.team_lead)),
     ("staff-dashboard", N_("Dashboard"), (Role.team_lead, Role.admin)),
+    ("staff-escalation", N_("Escalation"), (Role.team_lead, Role.admin)),
+    ("staff-capacity", N_("Demand and capacity"), (Role.team_lead, Role.admin)),
     ("staff-admin-staff", N_("Administration"), (Role.admin,)),
 )
 
@@ -161,7 +167,20 @@ async def page_user(request: web.Request, *roles: Role) -> StaffUser:
     if roles and session.user.role not in roles:
         raise Forbidden()
     request[LANGUAGE_KEY] = language(request, session.user)
+    await _count_for_nav(request, session.user)
     return session.user
+
+
+NAV_COUNTS = web.RequestKey("nav_counts", dict)
+
+
+async def _count_for_nav(request: web.Request, user: StaffUser) -> None:
+    """The navigation's counts (escalated requests for leads and admins): one indexed count, once per request."""
+    if NAV_COUNTS in request or user.role is Role.caseworker or (user.role is Role.team_lead and user.team_id is None):
+        return
+    async with request.app[POOL].acquire() as conn:
+        escalated = await escalation.count(conn, site_id=user.site_id, team_id=escalation.team_scope(user))
+    request[NAV_COUNTS] = {"staff-escalation": escalated}
 
 
 def render(request: web.Request, template: str, context: Mapping[str, Any], *, status: int = 200) -> web.Response:
@@ -186,7 +205,8 @@ def render(request: web.Request, template: str, context: Mapping[str, Any], *, s
         "_": _, "lang": lang, "user": user, "csrf": session.csrf_token if session is not None else "",
         "flash": flash, "url": link, "fmt": Formatter(lang, tz), "nav": nav, "here": here,
         "staff_languages": STAFF_LANGUAGES, "path": request.path, "query": dict(request.query),
-        "now": datetime.now(UTC),
+        "now": datetime.now(UTC), "nav_counts": request.get(NAV_COUNTS) or {},
+        "needs_noted": lambda needs_, language=None: needs.describe(needs_ or (), language, lang),  # _needs.html
     }
     response = aiohttp_jinja2.render_template(f"staff/{template}", request, {**base_context, **context},
                                               status=status)

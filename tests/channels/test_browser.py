@@ -282,6 +282,7 @@ def test_full_kiosk_flow_with_receipt(server: Server, kiosk_page: Any) -> None:
     page.locator("[data-part=morning]").click()
     assert page.locator("[data-part=morning]").get_attribute("aria-pressed") == "true"
     page.locator("#screen-when .primary").click()
+    page.locator("#screen-needs .primary").click()  # no special needs (the needs step, appointments only)
     press_keys(page, "phone-keypad", "015123456712")
     assert page.locator("#phone-display").inner_text() == "015123456712"
     page.locator("#phone-next").click()

@@ -52,6 +52,7 @@ def _to_phone_step(tab: Any, server: Server) -> None:
     tab.locator("[data-concern=documents]").click()
     tab.get_by_role("button", name="Termin", exact=False).first.click()
     tab.locator("#screen-when .primary").click()
+    tab.locator("#screen-needs .primary").click()  # no special needs
 
 
 def test_kiosk_email_step_is_optional_and_sends_the_address(email_server: Server, kiosk_page: Any) -> None:  # noqa: F811

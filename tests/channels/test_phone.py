@@ -71,13 +71,15 @@ def said(root: ET.Element) -> list[str]:
     return [el.text or "" for el in root.iter("Say")]
 
 
-async def test_language_menu_offers_seven_languages_in_their_voices(client: TestClient) -> None:
+async def test_language_menu_offers_the_voiced_languages_and_leichte_sprache(client: TestClient) -> None:
     root = await Call(client).post(f"{BASE_URL}/webhooks/twilio/voice")
     gather = root.find("Gather")
     assert gather is not None and gather.attrib["numDigits"] == "1"
     assert gather.attrib["actionOnEmptyResult"] == "true"
     languages = [say.attrib["language"] for say in gather.iter("Say")]
-    assert languages == ["de-DE", "de-DE", "en-GB", "uk-UA", "tr-TR", "arb", "ru-RU", "fa-IR"]
+    # Farsi has no Twilio voice: it is offered once the office's recordings are there (test_phone_audio.py);
+    # 8 is Leichte Sprache, in the German voice.
+    assert languages == ["de-DE", "de-DE", "en-GB", "uk-UA", "tr-TR", "arb", "ru-RU", "de-DE"]
     assert "Türkçe devam etmek için 4 tuşuna basın." in said(root)
 
 

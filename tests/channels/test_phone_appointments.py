@@ -66,6 +66,8 @@ async def test_appointment_request_in_german(client: TestClient, conn: asyncpg.C
     root = await call.press("1")  # morning
     assert "persönlich" in said(root)[0] or "vorbei" in said(root)[0]
     root = await call.press("1")  # in person
+    assert "Dolmetsch" in said(root)[0]  # the needs question (phone_needs.py)
+    root = await call.press("9")  # nothing needed
     assert any("0, 1, 5, 1, 2. 3, 4, 5, 6, 7, 9, 9." in text for text in said(root))
     number_step = call.next_url
     root = await call.press("1")  # yes, this number
@@ -92,7 +94,8 @@ async def test_appointment_request_in_turkish_from_a_landline(client: TestClient
     await call.press(await _concern_key(conn, "documents"))  # in person only: no mode question
     await call.press("1")  # appointment
     await call.press("3")  # Thursday or Friday
-    root = await call.press("3")  # any time of day
+    await call.press("3")  # any time of day
+    root = await call.press("9")  # no special needs
     # A landline cannot get the SMS: a mobile number is asked for.
     assert said(root) == [translate("tr", "Please type your mobile number, then press the hash key.")]
     root = await call.press("03012345678")
@@ -126,7 +129,7 @@ async def test_callback_still_taken_after_the_concern(client: TestClient, conn: 
 # --- garbage ---
 
 @pytest.mark.parametrize("steps", [["1", "1"], ["1", "1", "1"], ["1", "1", "1", "2"], ["1", "1", "1", "2", "1"],
-                                   ["1", "1", "1", "2", "1", "1"]])
+                                   ["1", "1", "1", "2", "1", "1"], ["1", "1", "1", "2", "1", "1", "9"]])
 async def test_wrong_keys_then_silence_end_the_call_and_store_nothing(
         client: TestClient, conn: asyncpg.Connection, steps: list[str]) -> None:
     call = Call(client, sid="CA" + "8" * 32)
@@ -143,7 +146,7 @@ async def test_wrong_keys_then_silence_end_the_call_and_store_nothing(
 async def test_bad_typed_numbers_end_the_call(client: TestClient, conn: asyncpg.Connection) -> None:
     call = Call(client, caller="anonymous", sid="CA" + "9" * 32)
     await call.post(call.next_url)
-    for digits in ("1", await _concern_key(conn, "documents"), "1", "1", "1"):
+    for digits in ("1", await _concern_key(conn, "documents"), "1", "1", "1", "9"):
         await call.press(digits)
     root = await call.press("9" * 400)  # far too long
     assert root.find("Gather") is not None
@@ -155,17 +158,17 @@ async def test_bad_typed_numbers_end_the_call(client: TestClient, conn: asyncpg.
 async def test_hang_up_before_the_last_step_stores_nothing(client: TestClient, conn: asyncpg.Connection) -> None:
     call = Call(client)
     await call.post(call.next_url)
-    for digits in ("1", "1", "1", "2", "1", "1"):
+    for digits in ("1", "1", "1", "2", "1", "1", "9"):
         root = await call.press(digits)
     assert root.find("Gather") is not None  # the number question: the caller hangs up, Twilio calls no more
     await _nothing_stored(conn)
 
 
-@pytest.mark.parametrize("query", ["lang=de&concern=no_money&days=7&part=1&mode=in_person&number=%2B4915123456799",
-                                   "lang=de&concern=no_money&days=1&part=1&mode=video&number=%2B4915123456799",
-                                   "lang=de&concern=no_money&days=1&part=1&mode=phone&number=030123",
-                                   "lang=xx&concern=no_money&days=1&part=1&mode=phone&number=%2B4915123456799",
-                                   "lang=de&concern=NO&days=1&part=1&mode=phone&number=%2B4915123456799"])
+@pytest.mark.parametrize("query", ["lang=de&concern=no_money&days=7&part=1&mode=in_person&need=9&number=%2B4915123456799",
+                                   "lang=de&concern=no_money&days=1&part=1&mode=video&need=9&number=%2B4915123456799",
+                                   "lang=de&concern=no_money&days=1&part=1&mode=phone&need=9&number=030123",
+                                   "lang=xx&concern=no_money&days=1&part=1&mode=phone&need=9&number=%2B4915123456799",
+                                   "lang=de&concern=NO&days=1&part=1&mode=phone&need=9&number=%2B4915123456799"])
 async def test_state_we_never_wrote_ends_the_call(client: TestClient, conn: asyncpg.Connection, query: str) -> None:
     root = await Call(client).post(f"{BASE_URL}/webhooks/twilio/voice/appointment/number?{query}", "1")
     assert root.find("Hangup") is not None

@@ -16,6 +16,8 @@ from scheduler.replies import REPLIES
 from tests import factories
 from tests.factories import SiteFacts
 
+PUBLIC_URL = "https://termine.jobcenter.example"  # what dispatch resolves the site's links to
+
 START = datetime(2030, 3, 5, 8, 30, tzinfo=UTC)  # 09:30 in Berlin
 NOW = START - timedelta(days=3)
 NAME = "Iryna Petrenko-Testname"
@@ -42,7 +44,7 @@ async def _setup(conn: asyncpg.Connection, site: SiteFacts, language: str, mode:
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_every_kind_renders_in_every_language(conn: asyncpg.Connection, site: SiteFacts,
                                                     language: str) -> None:
-    s = await sites.site_by_id(conn, site.site_id)
+    s = sites.resolved(await sites.site_by_id(conn, site.site_id), PUBLIC_URL)
     concern_labels = await conn.fetchval("SELECT labels FROM concerns WHERE code = 'no_money' AND site_id = $1",
                                          site.site_id)
     for mode in MODES:
@@ -84,7 +86,7 @@ def test_german_texts_stay_within_gsm7() -> None:
 
 
 async def test_out_of_date_messages_render_nothing(conn: asyncpg.Connection, site: SiteFacts) -> None:
-    s = await sites.site_by_id(conn, site.site_id)
+    s = sites.resolved(await sites.site_by_id(conn, site.site_id), PUBLIC_URL)
     facts = await _setup(conn, site, "de", "in_person")
     after = START + timedelta(minutes=1)
     assert await messages.render(conn, site=s, kind="sms.reminder", payload=facts, language="de", now=after) is None
@@ -102,7 +104,7 @@ async def test_out_of_date_messages_render_nothing(conn: asyncpg.Connection, sit
 @pytest.mark.parametrize("language", LANGUAGES)
 async def test_a_cleared_link_token_leaves_the_link_out(conn: asyncpg.Connection, site: SiteFacts,
                                                         language: str) -> None:
-    s = await sites.site_by_id(conn, site.site_id)
+    s = sites.resolved(await sites.site_by_id(conn, site.site_id), PUBLIC_URL)
     facts = await _setup(conn, site, language, "in_person")
     for cleared in (None, ""):
         payload = {**facts, "token": cleared}

@@ -40,6 +40,7 @@ def test_defaults_when_no_rule_matches() -> None:
         ExplanationLine("propose", "defaults", "3"),
         ExplanationLine("auto_confirm", "defaults", "false"),
         ExplanationLine("follow_up", "defaults", "task"),
+        ExplanationLine("walk_in", "defaults", "false"),
     )
     assert d.summary() == "defaults: priority 10, assigned caseworker 5"
 
@@ -57,6 +58,7 @@ def test_first_matching_rule_wins_per_field() -> None:
         "propose": ("money-phone", "5"),
         "auto_confirm": ("defaults", "false"),
         "follow_up": ("defaults", "task"),
+        "walk_in": ("defaults", "false"),
     }
     assert (d.priority, d.route_team, d.propose_count) == (90, "entrance", 5)
     assert d.summary() == "no-money: priority 90, team entrance"

@@ -87,7 +87,7 @@ def test_defaults_show_every_field() -> None:
     assert Defaults().to_dict() == {
         "priority": 10, "route": {"caseworker": "assigned"}, "duration": "30m", "lead_time": "1 workday",
         "within": "15 workdays", "modes": ["in_person", "phone", "video"], "propose": 3, "auto_confirm": False,
-        "follow_up": "task",
+        "follow_up": "task", "walk_in": False,
     }
 
 

@@ -54,7 +54,7 @@ async def sign_in(page: Page, base_url: str, username: str) -> None:
 
 
 async def inbox_order(page: Page) -> list[str]:
-    rows = page.locator('table[data-kind="request"] tbody tr')
+    rows = page.locator("#queue table.queue tbody tr")  # requests and callbacks in one list
     return [str(await rows.nth(i).get_attribute("id")) for i in range(await rows.count())]
 
 
@@ -74,10 +74,10 @@ async def test_caseworker_day(base_url: str, browser: Browser, pool: asyncpg.Poo
 
     await sign_in(page, base_url, "cw.meyer")
     before = await inbox_order(page)
-    assert len(before) == 3
-    await page.locator(f'#{before[2]} button[data-move="up"]').click()
+    assert len(before) == 4 and f"callback-{callback.id}" in before
+    await page.locator(f'#{before[3]} button[data-move="up"]').click()
     await expect(page.locator(".flash.ok")).to_contain_text("Reihenfolge wurde geändert")
-    assert await inbox_order(page) == [before[0], before[2], before[1]]
+    assert await inbox_order(page) == [before[0], before[1], before[3], before[2]]
     await assert_accessible(page)
     await screenshot(page, "inbox")
 
@@ -123,7 +123,8 @@ async def test_team_lead_edits_rules_and_sees_the_dashboard(base_url: str, brows
     page = await browser.new_page(viewport={"width": 1280, "height": 900})
     await sign_in(page, base_url, "lead.entrance")
 
-    await page.get_by_role("link", name="Regeln").click()
+    await page.get_by_role("link", name="Regeln", exact=True).click()
+    await page.get_by_role("link", name="Erweitert (YAML)").click()  # the rule builder's YAML view
     await page.get_by_label("Regelwerk (YAML)").fill(TEAM_RULES)
     await page.get_by_role("button", name="Wirkung vorab ansehen").click()
     preview = page.locator("#preview")

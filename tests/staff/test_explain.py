@@ -108,7 +108,7 @@ async def test_request_page_explains_every_setting(client: TestClient, pool: asy
     rows = re.findall(r'<tr data-field="(\w+)"><th scope="row">(.*?)</th><td>(.*?)</td><td>(.*?)</td></tr>',
                       table.group(1))
     assert [r[0] for r in rows] == ["priority", "route", "duration", "lead_time", "within", "modes", "propose",
-                                    "auto_confirm", "follow_up"]
+                                    "auto_confirm", "follow_up", "walk_in"]
     assert ("route", "Weiterleitung", "zugewiesene Fachkraft Thomas Meyer", "Standard") in rows
     assert ("lead_time", "Vorlauf", "1 Arbeitstag", "Standard") in rows
     assert ("auto_confirm", "Automatische Bestätigung", "nein", "Standard") in rows

@@ -197,7 +197,7 @@ def test_rank_moves_lie_between_neighbours() -> None:
 
 async def _inbox_order(client: TestClient) -> list[str]:
     html = await (await client.get("/staff/inbox")).text()
-    section = html.split('id="q-request"')[1].split("</table>")[0]
+    section = html.split('id="q-queue"')[1].split("</table>")[0]
     return re.findall(r'<tr id="request-(\d+)"', section)
 
 
@@ -336,10 +336,11 @@ async def test_rules_validate_preview_activate_and_roll_back(client: TestClient,
     versions = await conn.fetch("SELECT id, version, status, owner_id FROM policies WHERE scope = 'team' "
                                 "AND team_id = $1 ORDER BY version", site.teams["entrance"])
     assert [(v["version"], v["status"]) for v in versions] == [(1, "retired"), (2, "active")]
-    html = await (await client.get("/staff/rules")).text()
+    html = await (await client.get("/staff/rules?view=advanced")).text()
     assert "Lena Leitner" in html and "priority: 80" in html
     r = await client.post(f"/staff/rules/{versions[0]['id']}/activate", data={"csrf_token": csrf})
-    assert r.status == 200 and "priority: 95" in await r.text()
+    assert r.status == 200 and 'name="r0.then.priority" inputmode="numeric" size="6" maxlength="20" value="95"' \
+        in await r.text()  # back in the rule builder
     assert await conn.fetchval("SELECT version FROM policies WHERE scope = 'team' AND status = 'active'") == 1
 
 

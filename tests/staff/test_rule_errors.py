@@ -11,13 +11,16 @@ from aiohttp.test_utils import TestClient
 
 from scheduler.policy.parse import load_yaml
 from scheduler.policy.rules import RuleError, RuleSetInvalid
+from scheduler.staff import rule_groups
 from scheduler.staff.rule_errors import DETAILS, describe
 from tests.staff.helpers import sign_in
 
 CODES = ("yaml-syntax", "not-a-mapping", "not-a-list", "bad-type", "unknown-field", "missing", "empty",
          "duplicate-id", "bad-id", "bad-duration", "bad-workdays", "out-of-range", "bad-mode", "bad-value",
          "bad-route", "within-before-lead-time", "auto-confirm-in-defaults", "too-long", "too-many",
-         "bad-follow-up")
+         "bad-follow-up", "walk-in-in-defaults", "bad-code")
+# Found by the staff pages, not the parser: a customer group the office does not have (staff/rule_groups.py).
+PAGE_CODES = ("unknown-group",)
 
 # One rule set per code, each with exactly that one problem (found by the real parser).
 BROKEN = {
@@ -38,9 +41,11 @@ BROKEN = {
     "bad-route": "rules:\n  - id: a\n    then: {route: {team: Front Desk}}\n",
     "within-before-lead-time": "rules:\n  - id: a\n    then: {lead_time: 5 workdays, within: 2 workdays}\n",
     "auto-confirm-in-defaults": "rules: []\ndefaults: {auto_confirm: true}\n",
+    "walk-in-in-defaults": "rules: []\ndefaults: {walk_in: true}\n",
     "too-long": "rules:\n  - id: a\n    then: {duration: '" + " " * 300 + "20m'}\n",
     "too-many": "rules:\n  - id: a\n    when: {language: [" + ", ".join(["de"] * 101) + "]}\n    then: {priority: 5}\n",
     "bad-follow-up": "rules:\n  - id: a\n    then: {follow_up: {invite: 40 workdays}}\n",
+    "bad-code": "rules:\n  - id: a\n    when: {groups: [Reha]}\n    then: {priority: 5}\n",
 }
 
 
@@ -53,7 +58,17 @@ def only_error(text: str) -> RuleError:
 
 def test_every_code_has_a_text() -> None:
     assert set(BROKEN) == set(CODES)
-    assert set(DETAILS) | {"yaml-syntax"} == set(CODES)
+    assert set(DETAILS) | {"yaml-syntax"} == set(CODES) | set(PAGE_CODES)
+
+
+def test_an_unknown_group_reads_in_german_and_english() -> None:
+    ruleset = load_yaml("rules:\n  - id: a\n    when: {groups: [reha, gibtsnicht]}\n    then: {priority: 5}\n")
+    (error,) = rule_groups.unknown_groups(ruleset, {"reha", "aufstocker"})
+    assert describe(error, "de") == ("Regel „a“, Feld „when.groups“: das Jobcenter hat keine Kundengruppe "
+                                     "„gibtsnicht“; seine Gruppen sind „aufstocker“, „reha“.")
+    assert describe(error, "en") == ("Rule “a”, field “when.groups”: the office has no customer group "
+                                     "“gibtsnicht”; its groups are “aufstocker”, “reha”.")
+    assert rule_groups.unknown_groups(ruleset, {"reha", "gibtsnicht"}) == ()
 
 
 @pytest.mark.parametrize("code", CODES)
@@ -74,11 +89,11 @@ def test_every_code_reads_in_german_naming_the_rule_and_field(code: str) -> None
     elif rule is not None:
         assert "Regel Nr. 2" in de and "„a“" in de and "Regel Nr. 1" in de
     else:
-        assert "Standardwerte" in de and "„auto_confirm“" in de
+        assert "Standardwerte" in de and f"„{field.removeprefix('defaults.')}“" in de
     if rule is not None:
         assert f"Feld „{field}“" in de and f"field “{field}”" in en
     if "allowed" in error.params and code not in ("bad-id", "bad-route", "auto-confirm-in-defaults",
-                                                     "within-before-lead-time"):
+                                                     "within-before-lead-time", "walk-in-in-defaults"):
         assert "erlaubt" in de
 
 
