@@ -88,7 +88,7 @@ async def make_plan(conn: asyncpg.Connection, *, site: Site, kind: Kind, concern
         age=client.age_on(calendar.local_date(now)), urgent=urgent,
         wished_modes=frozenset(Mode(m) for m in modes), assigned_caseworker_id=client.assigned_staff_id,
         received_at=received_at, needs=frozenset(Need(n) for n in needs), invitation=invitation,
-        no_shows=await recent_no_shows(conn, client, now), groups=await client_groups(conn, client, active),
+        no_shows=await recent_no_shows(conn, client, now, active), groups=await client_groups(conn, client, active),
     )
     site_rules, _ = store.layered(("site", active.site))
     first = decide(facts, site_rules, now=now, calendar=calendar, default_team=teams.default_code)
@@ -130,9 +130,11 @@ def _personal_settings(active: store.ActivePolicies) -> dict[int, PersonalSettin
     return {sid: p.personal for sid, p in active.caseworkers.items() if p.personal is not None}
 
 
-async def recent_no_shows(conn: asyncpg.Connection, client: clients.Client, now: datetime) -> int:
-    """The client's no-shows in the last 12 months, as the policy's `no_shows` condition counts them."""
-    if client.id <= 0:  # not stored yet (a batch invitation's plan before the client exists)
+async def recent_no_shows(conn: asyncpg.Connection, client: clients.Client, now: datetime,
+                          active: store.ActivePolicies) -> int:
+    """The client's no-shows in the last 12 months, as the policy's `no_shows` condition counts them; read only
+    when an active rule set of the site tests them, so intake sends no extra statement otherwise."""
+    if client.id <= 0 or not _any_rule_tests(active, "no_shows"):  # client.id <= 0: not stored yet
         return 0
     return await appointments.no_shows_since(conn, client_id=client.id, since=now - NO_SHOW_MEMORY)
 
@@ -141,16 +143,20 @@ async def client_groups(conn: asyncpg.Connection, client: clients.Client,
                         active: store.ActivePolicies) -> frozenset[str]:
     """The client's customer group codes; read only when an active rule set of the site tests groups, so intake
     sends no extra statement otherwise (and none for a client not stored yet)."""
-    policies = (active.site, *active.teams.values(), *active.caseworkers.values())
-    if client.id <= 0 or not any(p is not None and tests_groups(p.ruleset) for p in policies):
+    if client.id <= 0 or not _any_rule_tests(active, "groups"):
         return frozenset()
     return await customer_groups.codes_of_client(conn, client.id)
 
 
+def _any_rule_tests(active: store.ActivePolicies, condition: str) -> bool:
+    policies = (active.site, *active.teams.values(), *active.caseworkers.values())
+    return any(p is not None and tests_condition(p.ruleset, condition) for p in policies)
+
+
 @lru_cache(maxsize=1024)
-def tests_groups(ruleset: RuleSet) -> bool:
-    """Whether a rule of the rule set tests customer groups (rule sets are immutable, so this is cached)."""
-    return any(rule.when.groups is not None for rule in ruleset.rules)
+def tests_condition(ruleset: RuleSet, condition: str) -> bool:
+    """Whether a rule of the rule set tests this `when` field (rule sets are immutable, so this is cached)."""
+    return any(getattr(rule.when, condition) is not None for rule in ruleset.rules)
 
 
 def owner_allows_auto_confirm(decision: Decision, *, team_code: str | None, staff_id: int | None) -> bool:

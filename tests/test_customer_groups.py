@@ -3,6 +3,7 @@ reads a client's groups only when a rule tests them."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 
 import asyncpg
@@ -117,6 +118,7 @@ async def test_make_plan_reads_groups_only_when_a_rule_tests_them(conn: asyncpg.
     statements: list[str] = []
     conn.add_query_logger(lambda q: statements.append(q.query))
     await _plan(conn, site, member)
+    await asyncio.sleep(0)  # asyncpg calls query loggers soon after the query, not during it
     assert not any("client_customer_groups" in s for s in statements)  # no rule tests groups yet
     before = (await _plan(conn, site, member)).decision.priority
     ruleset = load_yaml("rules:\n  - {id: single-parents, when: {groups: [alleinerziehend]}, "
@@ -126,6 +128,7 @@ async def test_make_plan_reads_groups_only_when_a_rule_tests_them(conn: asyncpg.
                                        source_yaml="", owner_id=site.staff["admin"])
         await store.activate(conn, draft.id, actor_id=site.staff["admin"])
     plan = await _plan(conn, site, member)
+    await asyncio.sleep(0)
     assert any("client_customer_groups" in s for s in statements)
     assert plan.decision.priority == 97 != before
     stranger = await clients.get(conn, await create_client(conn, site))

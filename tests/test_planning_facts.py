@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -70,3 +71,17 @@ async def test_an_invitation_is_told_apart(conn: asyncpg.Connection, site: SiteF
     asked = await _plan(conn, site, client_id, invitation=False)
     assert invited.decision.priority == 66
     assert asked.decision.priority != 66
+
+
+async def test_no_shows_are_read_only_when_a_rule_tests_them(conn: asyncpg.Connection, site: SiteFacts) -> None:
+    # Intake plans every request: without a no-show rule it must not pay a query for the count.
+    client_id = await create_client(conn, site)
+    statements: list[str] = []
+    conn.add_query_logger(lambda q: statements.append(q.query))
+    await _plan(conn, site, client_id, invitation=False)
+    await asyncio.sleep(0)  # asyncpg calls query loggers soon after the query, not during it
+    assert not any("no_show" in s for s in statements)
+    await _activate(conn, site)
+    await _plan(conn, site, client_id, invitation=False)
+    await asyncio.sleep(0)
+    assert any("no_show" in s for s in statements)
