@@ -37,7 +37,7 @@ class RecordingSms:
         return SendResult(provider_id=f"rec-{len(self.bodies)}", status="queued", segments=1)
 
     async def close(self) -> None:
-        pass
+        """Nothing to release: the bodies stay for the test to read."""
 
 
 def configured(base: Config) -> Config:
