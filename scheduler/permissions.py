@@ -26,6 +26,7 @@ class StaffUser:
     role: Role
     team_id: int | None
     languages: tuple[str, ...]
+    system_admin: bool = False  # also sets up sites and the staff of every site (never another site's cases)
 
     @property
     def actor(self) -> str:
@@ -49,6 +50,12 @@ def check_may_act(user: StaffUser, *, site_id: int, team_id: int | None, staff_i
     if team_id is not None and team_id == user.team_id and (staff_id is None or user.role is Role.team_lead):
         return
     raise Forbidden()
+
+
+def check_system_admin(user: StaffUser) -> None:
+    """Only system administrators set up sites and the staff of other sites."""
+    if not (user.system_admin and user.role is Role.admin):
+        raise Forbidden()
 
 
 def check_may_list_team(user: StaffUser, team_id: int | None) -> None:

@@ -19,7 +19,8 @@ from scheduler.i18n import N_
 from scheduler.permissions import Role, StaffUser
 
 # The columns a signed-in staff member is made of (`staff` aliased as st); the sessions query joins them too.
-STAFF_USER_COLUMNS: Final = "st.id, st.site_id, st.username, st.display_name, st.role, st.team_id, st.languages"
+STAFF_USER_COLUMNS: Final = ("st.id, st.site_id, st.username, st.display_name, st.role, st.team_id, st.languages, "
+                              "st.system_admin")
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +48,7 @@ def staff_user(row: Mapping[str, Any]) -> StaffUser:
     return StaffUser(
         id=row["id"], site_id=row["site_id"], username=row["username"], display_name=row["display_name"],
         role=Role(row["role"]), team_id=row["team_id"], languages=tuple(row["languages"]),
+        system_admin=row["system_admin"],
     )
 
 
