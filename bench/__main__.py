@@ -27,6 +27,7 @@ from bench import (
     letters_batch,
     lifecycle_jobs,
     lobby_display,
+    many_sites,
     openloop,
     outbox_dispatch,
     policy,
@@ -38,7 +39,7 @@ from scheduler import db
 
 RESULTS = Path(__file__).resolve().parent / "results"
 BENCHMARKS = ("ceiling", "intake", "open-loop", "policy", "inbox", "outbox", "wave", "kiosk", "jobs", "letters",
-              "displays", "preview-impact", "rule-builder", "demand-capacity")
+              "displays", "preview-impact", "rule-builder", "demand-capacity", "many-sites")
 
 
 def _line(text: str) -> None:
@@ -81,6 +82,16 @@ def main() -> int:
                              "(default: %(default)s)")
     parser.add_argument("--warmup-seconds", type=float, default=2.0,
                         help="open-loop: uncounted warm-up per rate, at up to 20 requests/s (default: %(default)s)")
+    parser.add_argument("--many-sites-requests", type=int, default=1_000_000,
+                        help="many-sites: requests in its kept data set (default: %(default)s)")
+    parser.add_argument("--many-sites-refill", action="store_true",
+                        help="many-sites: load the kept data set again even if it matches")
+    parser.add_argument("--many-sites-rate", type=float, default=50.0,
+                        help="many-sites: intake open-loop rate, requests/s (default: %(default)s)")
+    parser.add_argument("--many-sites-repeats", type=int, default=200,
+                        help="many-sites: sequential GETs per inbox page variant (default: %(default)s)")
+    parser.add_argument("--many-sites-pairs", type=int, default=2,
+                        help="many-sites: open-loop runs per database, alternating; 0 skips (default: %(default)s)")
     args = parser.parse_args()
     dsn = os.environ.get("DATABASE_URL") or db.start_embedded(
         Path(__file__).resolve().parent.parent / ".data" / "bench-postgres")
@@ -199,6 +210,12 @@ def main() -> int:
             run = found[label]
             _line(f"{'demand/capacity ' + label.split('_')[0] + ', ' + str(found['requests']) + ' requests / 400 sites':55s}"
                   f" median {run['median_ms']} ms  p99 {run['p99_ms']} ms  max {run['max_ms']} ms")
+    if "many-sites" in args.only:
+        report["many_sites"] = found = many_sites.measure(
+            dsn, requests=args.many_sites_requests, refill=args.many_sites_refill, rate=args.many_sites_rate,
+            repeats=args.many_sites_repeats,
+            seconds=args.rate_seconds, pairs=args.many_sites_pairs)
+        many_sites.print_report(found, _line)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "latest.json").write_text(json.dumps(_merge(RESULTS / "latest.json", report), indent=2) + "\n")
     return 0

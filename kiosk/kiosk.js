@@ -134,6 +134,12 @@
       const label = document.createElement("span");
       label.textContent = c.label;
       b.append(pictogram(c.icon), label);
+      if (c.description) {  // the office's short description under the label (issue 18)
+        const about = document.createElement("span");
+        about.className = "tile-hint";
+        about.textContent = c.description;
+        b.append(about);
+      }
       b.addEventListener("click", () => { state.concern = c.code; go("kind"); });
       li.appendChild(b);
       list.appendChild(li);

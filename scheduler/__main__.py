@@ -1,4 +1,5 @@
-"""Command line: python -m scheduler serve | migrate | seed-demo | backup FILE | restore FILE | policy check FILE."""
+"""Command line: python -m scheduler serve | migrate | seed-demo | backup FILE | restore FILE | policy check FILE |
+site apply FILE."""
 
 from __future__ import annotations
 
@@ -44,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     seed = sub.add_parser("seed-demo", help="load the demo site (no-op if present)")
     seed.add_argument("--history", type=_history_weeks, metavar="Nw",
                       help="also fill N weeks (1w to 52w) of demo history before now, once per site (e.g. 12w)")
+    seed.add_argument("--sites", type=int, choices=(1, 2), default=1,
+                      help="2: also load a second office (Jobcenter Nordstadt) beside the first, to try isolation")
     dump = sub.add_parser("backup", help="write the database to FILE with pg_dump (custom format)")
     dump.add_argument("file", type=Path)
     load = sub.add_parser("restore", help="load FILE into an empty database with pg_restore")
@@ -53,6 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     policy_sub = policy.add_subparsers(dest="policy_command", required=True)
     check = policy_sub.add_parser("check", help="validate a rule set YAML file and print every problem")
     check.add_argument("file", type=Path)
+    site = sub.add_parser("site", help="set up offices")
+    site_sub = site.add_subparsers(dest="site_command", required=True)
+    site_apply = site_sub.add_parser("apply", help="create or change the sites a YAML file describes (idempotent)")
+    site_apply.add_argument("file", type=Path)
     return parser
 
 
@@ -66,8 +73,9 @@ def with_database(config: Config) -> Config:
     return dataclasses.replace(config, database=dataclasses.replace(config.database, url=dsn))
 
 
-async def _prepare(config: Config, *, demo: bool) -> None:
+async def _prepare(config: Config, *, demo: bool, sites: int = 1) -> None:
     from scheduler.seed import seed_demo
+    from scheduler.seed_sites import seed_second_site
 
     assert config.database.url
     applied = await db.migrate_dsn(config.database.url)
@@ -77,6 +85,8 @@ async def _prepare(config: Config, *, demo: bool) -> None:
         pool = await db.create_pool(config.database.url, max_size=2)
         try:
             await seed_demo(pool)
+            if sites > 1:
+                await seed_second_site(pool)
         finally:
             await pool.close()
 
@@ -142,8 +152,10 @@ def main(argv: list[str] | None = None) -> int:
         return policy_check(args.file)
     if args.command in ("backup", "restore"):
         return backup_or_restore(config, args)
+    if args.command == "site":
+        return asyncio.run(site_apply(with_database(config), args.file))
     config = with_database(config)
-    asyncio.run(_prepare(config, demo=args.command == "seed-demo"))
+    asyncio.run(_prepare(config, demo=args.command == "seed-demo", sites=getattr(args, "sites", 1)))
     if args.command == "seed-demo" and args.history:
         asyncio.run(_seed_history(config, args.history))
     return 0
@@ -164,6 +176,25 @@ def backup_or_restore(config: Config, args: argparse.Namespace) -> int:
         sys.stderr.write(f"{args.command}: {e}\n")
         return 1
     sys.stdout.write(f"{args.command}: done ({args.file})\n")
+    return 0
+
+
+async def site_apply(config: Config, path: Path) -> int:
+    """Migrate, then apply a site file; print what changed, or every problem and exit status 1."""
+    from scheduler import site_files
+
+    assert config.database.url
+    await db.migrate_dsn(config.database.url)
+    pool = await db.create_pool(config.database.url, max_size=1)  # the pool's connections know jsonb
+    try:
+        async with pool.acquire() as conn:
+            report = await site_files.apply(conn, path)
+    except site_files.SiteFileInvalid as e:
+        sys.stderr.write("".join(f"{line}\n" for line in e.problems) + "nothing was changed\n")
+        return 1
+    finally:
+        await pool.close()
+    sys.stdout.write("".join(f"{line}\n" for line in report))
     return 0
 
 

@@ -24,6 +24,7 @@ from scheduler.channels import (
     phone_appointments,
     phone_audio,
     phone_codes,
+    site_choice,
     twilio_hooks,
 )
 from scheduler.channels import display as display_channel
@@ -33,12 +34,13 @@ from scheduler.channels import web as web_channel
 from scheduler.config import Config
 from scheduler.holds import Holds
 from scheduler.http_errors import ERROR_PAGE, REQUEST_ID_KEY, Handler, error_middleware
-from scheduler.keys import CONFIG, HOLDS, LOBBY_FEED, POOL, ROLE, SENDERS, SITE_SETUPS
+from scheduler.keys import ADDRESS_BOOK, CONFIG, HOLDS, LOBBY_FEED, POOL, ROLE, SENDERS, SITE_SETUPS
 from scheduler.lobby_feed import LobbyFeed
 from scheduler.metrics import HTTP_LATENCY, HTTP_REQUESTS
 from scheduler.notify import dispatch
 from scheduler.notify.email import SmtpEmail
 from scheduler.notify.sms import make_sender
+from scheduler.site_directory import AddressBook
 from scheduler.sites import SetupCache
 from scheduler.staff import capacity_pages, escalation_pages, session_api, signin_limits
 from scheduler.staff import oidc as staff_oidc
@@ -88,7 +90,8 @@ def create_app(config: Config, *, role: str = "all") -> web.Application:
     limiter = ratelimit.RateLimiter(config.security)
     app = web.Application(
         middlewares=[request_context_middleware, error_middleware, ops_access.middleware(config),
-                     ratelimit.middleware(limiter, config.server)],
+                     site_choice.middleware(config), ratelimit.middleware(limiter, config.server),
+                     site_choice.link_guard],
         client_max_size=config.server.max_body_bytes,
     )
     app[CONFIG] = config
@@ -97,6 +100,8 @@ def create_app(config: Config, *, role: str = "all") -> web.Application:
     app[ROLE] = role
     app[HOLDS] = Holds()
     app[SITE_SETUPS] = SetupCache()
+    app[ADDRESS_BOOK] = AddressBook(config.database.url)  # host and called number -> site (issue 18)
+    app.cleanup_ctx.append(_address_book)
     aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(PACKAGE_DIR / "templates"),
@@ -143,6 +148,13 @@ async def _lobby_feed(app: web.Application) -> AsyncIterator[None]:
     feed.start()
     yield
     await feed.stop()
+
+
+async def _address_book(app: web.Application) -> AsyncIterator[None]:
+    """This process's LISTEN connection for changed site addresses (see scheduler/site_directory.py)."""
+    app[ADDRESS_BOOK].start()
+    yield
+    await app[ADDRESS_BOOK].stop()
 
 
 async def _end_lobby_streams(app: web.Application) -> None:

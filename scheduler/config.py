@@ -58,6 +58,7 @@ class JobsConfig:
     expiry_interval_seconds: float = 300.0
     passed_proposals_interval_seconds: float = 120.0
     escalation_summary_interval_seconds: float = 600.0
+    webhooks_interval_seconds: float = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -158,6 +159,15 @@ class PhoneConfig:
 
 
 @dataclass(frozen=True, slots=True)
+class SitesConfig:
+    choose_by: str = "host"   # host: by the Host header (site_hosts); path: also /s/<site code>/… and its cookie
+
+    def __post_init__(self) -> None:
+        if self.choose_by not in ("host", "path"):
+            raise ConfigError("sites.choose_by must be host or path")
+
+
+@dataclass(frozen=True, slots=True)
 class LoggingConfig:
     level: str = "INFO"
     json: bool = True
@@ -178,6 +188,7 @@ class Config:
     freed_slots: FreedSlotsConfig = FreedSlotsConfig()
     invitations: InvitationsConfig = InvitationsConfig()
     phone: PhoneConfig = PhoneConfig()
+    sites: SitesConfig = SitesConfig()
     logging: LoggingConfig = LoggingConfig()
     reminder_offsets_minutes: tuple[int, ...] = (24 * 60, 120)
     default_site: str = "musterstadt"

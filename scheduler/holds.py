@@ -12,7 +12,8 @@ intake notes it once its commit has returned. A search ignores a hold only if th
 before the search's read was sent (then the read sees the row); holds that nobody can miss any more are
 dropped. Other processes still do not see these holds: there the booking constraint decides, as before.
 
-The app owns one `Holds` (keys.HOLDS) and hands it to `intake.submit`.
+The app owns one `Holds` (keys.HOLDS) and hands it to `intake.submit`. Holds are keyed by caseworker (staff.id,
+unique across sites) and only added to the searched site's caseworkers, so one office's holds never touch another's.
 """
 
 from __future__ import annotations

@@ -26,7 +26,9 @@ from scheduler import (
     escalation_summary,
     expiry,
     lobby_calls,
+    ops_gauges,
     outcomes,
+    password_resets,
     ratelimit,
     retention,
     slot_offers,
@@ -34,7 +36,7 @@ from scheduler import (
 )
 from scheduler.keys import CONFIG, POOL, SENDERS
 from scheduler.metrics import JOB_RUNS
-from scheduler.notify import dispatch
+from scheduler.notify import dispatch, webhook_send
 from scheduler.staff import auth, signin_limits
 
 log = logging.getLogger(__name__)
@@ -108,10 +110,11 @@ async def purge_rate_limits(app: web.Application, now: datetime) -> object:
 
 
 async def purge_sign_in(app: web.Application, now: datetime) -> object:
-    """Delete staff sessions that can no longer be used and sign-in failures that no longer count."""
+    """Delete staff sessions that can no longer be used, sign-in failures that no longer count and old password
+    links."""
     idle = app[CONFIG].security.session_idle_minutes
     return (await auth.purge_sessions(app[POOL], now=now, idle_minutes=idle),
-            await signin_limits.purge_failures(app[POOL], now=now))
+            await signin_limits.purge_failures(app[POOL], now=now), await password_resets.purge(app[POOL], now=now))
 
 
 async def expire_requests(app: web.Application, now: datetime) -> object:
@@ -124,10 +127,20 @@ async def replan_passed_proposals(app: web.Application, now: datetime) -> object
     return await expiry.replan_passed(app[POOL], now=now, reminder_offsets=app[CONFIG].reminder_offsets)
 
 
+async def send_webhooks(app: web.Application, now: datetime) -> object:
+    """Send due outgoing webhooks of every site (signed, retried with growing pauses; docs/webhooks.md)."""
+    return await webhook_send.dispatch_due(app[POOL], now=now)
+
+
 async def expire_slot_offers(app: web.Application, now: datetime) -> object:
     """Mark freed-time offers whose time to accept has passed as expired (accepting already refuses them)."""
     async with app[POOL].acquire() as conn:
         return await slot_offers.expire_passed(conn, now=now)
+
+
+async def refresh_ops_gauges(app: web.Application, now: datetime) -> object:
+    """Outbox backlog, overdue decisions and open requests per site, for the alerts in ops/ (every process)."""
+    return await ops_gauges.refresh(app[POOL], now=now)
 
 
 async def purge_lobby_calls(app: web.Application, now: datetime) -> object:
@@ -141,6 +154,7 @@ async def purge_lobby_calls(app: web.Application, now: datetime) -> object:
 JOBS: tuple[Job, ...] = (
     Job("outbox-dispatch", dispatch_outbox, "outbox_interval_seconds"),
     Job("outbox-sweep", sweep_outbox, "sweep_interval_seconds", singleton=True),
+    Job("ops-gauges", refresh_ops_gauges, "sweep_interval_seconds"),  # not singleton: every process reports them
     Job("deadlines", flag_overdue, "deadlines_interval_seconds", singleton=True),
     Job("unmarked-outcomes", flag_unmarked_outcomes, "deadlines_interval_seconds", singleton=True),
     Job("escalation-summary", summarise_escalations, "escalation_summary_interval_seconds", singleton=True),
@@ -151,6 +165,7 @@ JOBS: tuple[Job, ...] = (
     Job("passed-proposals", replan_passed_proposals, "passed_proposals_interval_seconds", singleton=True),
     Job("slot-offers", expire_slot_offers, "passed_proposals_interval_seconds", singleton=True),
     Job("lobby-calls", purge_lobby_calls, "retention_interval_seconds", singleton=True),
+    Job("webhooks", send_webhooks, "webhooks_interval_seconds"),
 )
 
 

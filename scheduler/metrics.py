@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter, Gauge, Histogram
 
 HTTP_REQUESTS = Counter(
     "scheduler_http_requests_total", "HTTP requests answered", ["route", "method", "status"]
@@ -14,3 +14,11 @@ HTTP_LATENCY = Histogram(
 INTAKE = Counter("scheduler_intake_total", "Requests and callbacks received", ["kind", "channel"])
 OUTBOX_SENT = Counter("scheduler_outbox_sent_total", "Messages handed to a provider", ["channel", "result"])
 JOB_RUNS = Counter("scheduler_job_runs_total", "Periodic job runs", ["job", "result"])
+# Set by the ops-gauges job (ops_gauges.py) in every process that runs jobs; alerts in ops/alerts.yml use them.
+OUTBOX_OLDEST_DUE = Gauge("scheduler_outbox_oldest_due_seconds",
+                          "Age of the oldest outbox message that is due and still waits to be sent (0: none)")
+OPEN_REQUESTS = Gauge("scheduler_open_requests", "Open requests and callbacks per site", ["site", "kind"])
+DECISIONS_OVERDUE = Gauge("scheduler_decisions_overdue", "Open requests and callbacks past their decision deadline",
+                          ["site", "kind"])
+OPS_GAUGES_UPDATED = Gauge("scheduler_ops_gauges_updated_timestamp_seconds",
+                           "When this process last refreshed the backlog gauges (Unix time; 0: never, no jobs here)")

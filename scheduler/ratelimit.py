@@ -15,6 +15,9 @@ at most its own allowance), a kiosk token is checked before anything is counted 
 only against its sender's address), and IPv6 clients are counted per /64, the smallest network one
 subscriber usually gets.
 
+The global limit counts per office (`global:<site id>`, the site channels/site_choice.py chose), and the
+per-number limit per office and number, so one office's rush never blocks another.
+
 Lookups (links, references, check-in) have a tighter limit than submissions, so codes cannot be guessed.
 Keys are hashed in PostgreSQL with a per-installation secret: the table holds no address or phone number.
 If the database cannot be reached the check lets the request through (and logs it): the request then
@@ -28,7 +31,7 @@ import ipaddress
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -40,7 +43,7 @@ from scheduler import kiosks
 from scheduler.config import SecurityConfig, ServerConfig
 from scheduler.errors import TooManyRequests
 from scheduler.http_errors import Handler
-from scheduler.keys import POOL
+from scheduler.keys import POOL, SITE_ID
 
 log = logging.getLogger(__name__)
 
@@ -140,12 +143,18 @@ class RateLimiter:
         if waits:
             raise TooManyRequests(extra={"retry_after": max(waits)})
 
-    async def hit_phone(self, pool: asyncpg.Pool, phone: str) -> None:
-        """Count a submission for a phone number (stops one number being flooded with SMS).
+    async def hit_phone(self, pool: asyncpg.Pool, phone: str, site_id: int | None = None) -> None:
+        """Count a submission for a phone number at an office (stops one number being flooded with SMS).
 
         Intake runs it once a submission has been read and validated, before it opens its transaction.
         """
-        await self.hit(pool, (self.limits.per_phone, phone))
+        await self.hit(pool, (self.limits.per_phone, phone if site_id is None else f"{site_id}:{phone}"))
+
+    def phone_limit(self, site_id: int) -> Callable[[asyncpg.Pool, str], Awaitable[None]]:
+        """`hit_phone` for one office, in the shape intake's `limit_phone` takes."""
+        async def limit(pool: asyncpg.Pool, phone: str) -> None:
+            await self.hit_phone(pool, phone, site_id)
+        return limit
 
     async def _gathered(self, pool: asyncpg.Pool, checks: tuple[Check, ...]) -> list[int]:
         answer: asyncio.Future[list[int]] = asyncio.get_running_loop().create_future()
@@ -284,10 +293,11 @@ def middleware(limiter: RateLimiter, server: ServerConfig) -> Handler:  # type: 
         bucket = address_bucket(address)
         path = request.path
         pool = request.app[POOL]
+        everyone = f"global:{request.get(SITE_ID, 0)}"  # per office (channels/site_choice.py ran before)
         if request.method == "POST" and path in SUBMIT_PATHS:
-            await limiter.hit(pool, (limits.everyone, "global"), (limits.submit, bucket))
+            await limiter.hit(pool, (limits.everyone, everyone), (limits.submit, bucket))
         elif path.startswith(LOOKUP_PREFIXES):
-            await limiter.hit(pool, (limits.everyone, "global"), (limits.lookup, bucket))
+            await limiter.hit(pool, (limits.everyone, everyone), (limits.lookup, bucket))
         elif path.startswith(KIOSK_PREFIX):
             # The token is checked first (one lookup on its unique hash), so made-up tokens count neither
             # globally nor as a device: only against the sender's address, like guessed link codes.
@@ -298,7 +308,8 @@ def middleware(limiter: RateLimiter, server: ServerConfig) -> Handler:  # type: 
             if device is None:
                 await limiter.hit(pool, (limits.lookup, bucket))  # the handler then answers 401
             else:
-                await limiter.hit(pool, (limits.everyone, "global"), (limits.kiosk, str(device.id)))
+                # The device's office, whatever host it was sent to (the kiosk handlers refuse a foreign host).
+                await limiter.hit(pool, (limits.everyone, f"global:{device.site_id}"), (limits.kiosk, str(device.id)))
         return await handler(request)
 
     return rate_limit  # type: ignore[return-value]

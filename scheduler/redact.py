@@ -7,8 +7,9 @@ import re
 
 # A client's link (/r/<token>, /api/public/<token>), a staff calendar feed (/staff/feed/<token>.ics) or a call
 # display (/display/<token>)
-# is a bearer credential: whoever reads it can see and change the appointment.
-LINK_TOKEN = re.compile(r"(/(?:r|api/public|staff/feed|display)/)[A-Za-z0-9_-]{16,}")
+# is a bearer credential: whoever reads it can see and change the appointment. A staff password link
+# (/staff/password/<token>) sets a staff member's password.
+LINK_TOKEN = re.compile(r"(/(?:r|api/public|staff/feed|staff/password|display)/)[A-Za-z0-9_-]{16,}")
 MASK = "…"
 
 

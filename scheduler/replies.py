@@ -189,13 +189,16 @@ async def handle(pool: asyncpg.Pool, *, provider_id: str, from_phone: str, to_ph
                  now: datetime, default_site: str, reminder_offsets: tuple[timedelta, ...],
                  countries: Collection[str] = ("DE",),
                  limit_phone: Callable[[asyncpg.Pool, str], Awaitable[None]] | None = None,
-                 public_base_url: str = "") -> ReplyOutcome | None:
+                 public_base_url: str = "", called_site: int | None = None) -> ReplyOutcome | None:
     """Store and carry out one inbound SMS; None when this message id was already handled.
+
+    The office is `called_site` (the site whose number was texted) when known, else the one that last texted this
+    number, else `default_site`.
 
     `countries` and `limit_phone` apply to new requests by keyword as to every intake (see intake.submit)."""
     action = parse(body)
     async with pool.acquire() as conn:
-        site_id = await outbox.latest_sms_site(conn, from_phone)
+        site_id = called_site or await outbox.latest_sms_site(conn, from_phone)
         if site_id is None:
             site = await sites.site_by_code(conn, default_site)
             if site is None:

@@ -20,6 +20,7 @@ from scheduler import (
     invitation_evidence,
     letters,
     notice_templates,
+    webhook_deliveries,
 )
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ async def purge_due(pool: asyncpg.Pool, *, now: datetime, link_days: int, max_ba
     Each batch is one short transaction; after `budget_seconds` no new batch starts and the next run goes on.
     """
     done = {"links": 0, "requests": 0, "callbacks": 0, "clients": 0, "inbound": 0, "letters": 0, "addresses": 0,
-            "batch_rows": 0, "email_addresses": 0, "group_session_seats": 0}
+            "batch_rows": 0, "email_addresses": 0, "group_session_seats": 0, "webhook_deliveries": 0}
 
     async def links(conn: asyncpg.Connection, now: datetime) -> int:
         return await expire_links(conn, now, link_days)
@@ -204,7 +205,8 @@ async def purge_due(pool: asyncpg.Pool, *, now: datetime, link_days: int, max_ba
              ("inbound", _inbound_batch), ("clients", clients_batch),
              ("letters", letters.purge_batch), ("addresses", addresses.purge_batch),
              ("batch_rows", batch_invitations.purge_batch), ("email_addresses", email_addresses.purge_batch),
-             ("group_session_seats", group_session_seats.purge_batch))
+             ("group_session_seats", group_session_seats.purge_batch),
+             ("webhook_deliveries", webhook_deliveries.purge_batch))
     started = time.monotonic()
     for name, step in steps:
         for _ in range(max_batches):

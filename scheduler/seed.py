@@ -28,9 +28,9 @@ def load_demo() -> dict[str, Any]:
     return data
 
 
-async def seed_demo(pool: asyncpg.Pool) -> bool:
-    """Load the demo site unless it exists; True when something was loaded."""
-    demo = load_demo()
+async def seed_demo(pool: asyncpg.Pool, demo: dict[str, Any] | None = None) -> bool:
+    """Load the demo site (or another site described the same way) unless it exists; True when loaded."""
+    demo = demo or load_demo()
     hasher = PasswordHasher()
     hashes = {role: hasher.hash(pw) for role, pw in demo["passwords"].items()}  # hash outside the transaction
     async with pool.acquire() as conn, conn.transaction():
@@ -39,12 +39,13 @@ async def seed_demo(pool: asyncpg.Pool) -> bool:
         site_id = await _insert_site(conn, demo["site"])
         teams = await _insert_teams(conn, site_id, demo["teams"])
         staff = await _insert_staff(conn, site_id, teams, demo["staff"], hashes, demo["working_hours"])
+        admin = next(p["username"] for p in demo["staff"] if p["role"] == "admin")
         await _insert_concerns(conn, site_id, demo["concerns"])
         await _insert_clients(conn, site_id, staff, demo["clients"])
-        await _insert_customer_groups(conn, site_id, staff["admin"], demo.get("customer_groups", []))
-        await _insert_kiosks(conn, site_id, staff["admin"], demo["kiosks"])
-        await _insert_site_policy(conn, site_id, staff["admin"])
-        await insert_notice_templates(conn, site_id, staff["admin"])
+        await _insert_customer_groups(conn, site_id, staff[admin], demo.get("customer_groups", []))
+        await _insert_kiosks(conn, site_id, staff[admin], demo["kiosks"])
+        await _insert_site_policy(conn, site_id, staff[admin], demo.get("policy", "policy-site.yaml"))
+        await insert_notice_templates(conn, site_id, staff[admin])
         await conn.execute(
             "INSERT INTO audit_events (site_id, actor, action, subject_type, subject_id) "
             "VALUES ($1, 'system', 'seed-demo', 'site', $1)", site_id,
@@ -82,7 +83,8 @@ async def create_demo_group_sessions(pool: asyncpg.Pool, demo: dict[str, Any]) -
     async with pool.acquire() as conn:
         site = await sites.site_by_code(conn, demo["site"]["code"])
         assert site is not None
-        admin = await teams.account_by_username(conn, "admin")
+        admin = await teams.account_by_username(conn, next(p["username"] for p in demo["staff"]
+                                                            if p["role"] == "admin"))
         team_ids = {r["code"]: r["id"] for r in await teams.list_with_members(conn, site.id)}
         staff_ids = {r["username"]: r["id"] for r in await teams.list_staff(conn, site.id)}
     assert admin is not None
@@ -214,8 +216,8 @@ async def insert_notice_templates(conn: asyncpg.Connection, site_id: int, admin_
                                     staff_id=admin_id, actor="system")
 
 
-async def _insert_site_policy(conn: asyncpg.Connection, site_id: int, admin_id: int) -> None:
-    source = (DEMO_DIR / "policy-site.yaml").read_text(encoding="utf-8")
+async def _insert_site_policy(conn: asyncpg.Connection, site_id: int, admin_id: int, file: str) -> None:
+    source = (DEMO_DIR / file).read_text(encoding="utf-8")
     await conn.execute(
         """
         INSERT INTO policies (site_id, scope, version, status, rules, source_yaml, owner_id,

@@ -43,7 +43,7 @@ def normal_number(text: str) -> str:
         parsed = phonenumbers.parse(text.strip(), None if text.strip().startswith("+") else "DE")
     except phonenumbers.NumberParseException as e:
         raise ValueError(text) from e
-    if not phonenumbers.is_possible_number(parsed):
+    if not phonenumbers.is_valid_number(parsed):  # a Twilio number is a full, dialable number
         raise ValueError(text)
     return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
 

@@ -33,6 +33,7 @@ class Site:
     email_enabled: bool
     retention_days: int
     config_stamp: UUID  # renewed on every change of teams, concerns or rule sets
+    allowed_countries: tuple[str, ...] = ()  # client phone countries; () = the deployment's (see countries)
 
     def calendar(self) -> WorkCalendar:
         """The site's working-day calendar (time zone and public holidays)."""
@@ -46,7 +47,17 @@ def _calendar(tz: str, region: str) -> WorkCalendar:
 
 
 SITE_COLUMNS = ("id, code, name, timezone, address, holiday_region, languages, public_base_url, "
-                "email_enabled, retention_days, config_stamp")
+                "email_enabled, retention_days, config_stamp, allowed_countries")
+
+
+def countries(site: Site, deployment_default: tuple[str, ...]) -> tuple[str, ...]:
+    """The countries whose phone numbers this office accepts: its own list, else `sms.allowed_countries`."""
+    return site.allowed_countries or deployment_default
+
+
+async def site_codes(conn: asyncpg.Connection) -> dict[int, str]:
+    """Every site's code by id (for the address book of scheduler/site_directory.py)."""
+    return {r["id"]: r["code"] for r in await conn.fetch("SELECT id, code FROM sites")}
 
 
 def public_url(site: Site, deployment_url: str) -> str:
@@ -73,7 +84,7 @@ async def public_url_by_code(conn: asyncpg.Connection, code: str, deployment_url
 
 
 def _site(row: asyncpg.Record) -> Site:
-    return Site(**{**row, "languages": tuple(row["languages"])})
+    return Site(**{**row, "languages": tuple(row["languages"]), "allowed_countries": tuple(row["allowed_countries"])})
 
 
 async def site_by_code(conn: asyncpg.Connection, code: str) -> Site | None:

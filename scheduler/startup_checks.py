@@ -15,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from scheduler.config import Config
 from scheduler.seed import kiosk_token_hash, load_demo
+from scheduler.seed_sites import load_second_site
 
 _HASHER = PasswordHasher()
 
@@ -38,11 +39,13 @@ def config_problems(config: Config) -> list[str]:
 
 async def database_problems(conn: asyncpg.Connection) -> list[str]:
     """Demo passwords, demo kiosk tokens and the demo site found in the database."""
-    demo = load_demo()
+    demo, second = load_demo(), load_second_site()  # the second office of `seed-demo --sites 2` as well
     return [
-        *await _demo_passwords(conn, demo["passwords"].values(), [p["username"] for p in demo["staff"]]),
-        *await _demo_kiosks(conn, [k["token"] for k in demo["kiosks"]]),
+        *await _demo_passwords(conn, demo["passwords"].values(),
+                               [p["username"] for p in [*demo["staff"], *second["staff"]]]),
+        *await _demo_kiosks(conn, [k["token"] for k in [*demo["kiosks"], *second["kiosks"]]]),
         *await _demo_site(conn, demo["site"]["code"]),
+        *await _demo_site(conn, second["site"]["code"]),
     ]
 
 

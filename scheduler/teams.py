@@ -82,6 +82,21 @@ async def create(conn: asyncpg.Connection, *, site_id: int, code: str, name: str
     return team_id
 
 
+async def apply_team(conn: asyncpg.Connection, *, site_id: int, code: str, name: str) -> str:
+    """Make a team as a site file describes it: "added", "changed" (renamed) or "unchanged" (no write)."""
+    added = await conn.fetchval(
+        "INSERT INTO teams AS t (site_id, code, name) VALUES ($1, $2, $3) ON CONFLICT (site_id, code) "
+        "DO UPDATE SET name = EXCLUDED.name WHERE t.name IS DISTINCT FROM EXCLUDED.name RETURNING xmax = 0",
+        site_id, code, name)
+    return "unchanged" if added is None else "added" if added else "changed"
+
+
+async def staff_counts(conn: asyncpg.Connection) -> dict[int, int]:
+    """How many active staff each site has (for the system administrator's list of sites)."""
+    rows = await conn.fetch("SELECT site_id, count(*) AS n FROM staff WHERE active GROUP BY site_id")
+    return {r["site_id"]: r["n"] for r in rows}
+
+
 async def site_of_team(conn: asyncpg.Connection, team_id: int) -> int | None:
     """The site a team belongs to; None for an unknown team."""
     site_id: int | None = await conn.fetchval("SELECT site_id FROM teams WHERE id = $1", team_id)
@@ -155,6 +170,34 @@ async def get_staff(conn: asyncpg.Connection, staff_id: int) -> asyncpg.Record |
     return await conn.fetchrow(
         "SELECT id, site_id, username, display_name, role, team_id, active, sso, oidc_subject FROM staff WHERE id = $1",
         staff_id)
+
+
+async def staff_account(conn: asyncpg.Connection, staff_id: int) -> asyncpg.Record | None:
+    """One staff member as the account pages edit them (with e-mail, languages, system flag and whether a
+    password is set, never the hash), or None."""
+    return await conn.fetchrow(
+        "SELECT id, site_id, username, display_name, email, role, system_admin, team_id, languages, active, sso, "
+        "oidc_subject, password_hash IS NOT NULL AS has_password FROM staff WHERE id = $1", staff_id)
+
+
+async def create_staff(conn: asyncpg.Connection, *, site_id: int, username: str, display_name: str,
+                       email: str | None, role: Role, system_admin: bool, team_id: int | None,
+                       languages: Collection[str], sso: str | None) -> int:
+    """Store a new staff member without a password (a one-time link sets it); a taken username raises
+    asyncpg.UniqueViolationError."""
+    staff_id: int = await conn.fetchval(
+        "INSERT INTO staff (site_id, username, display_name, email, role, system_admin, team_id, languages, sso) "
+        "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) RETURNING id",
+        site_id, username, display_name, email, role.value, system_admin, team_id, list(languages), sso)
+    return staff_id
+
+
+async def update_staff(conn: asyncpg.Connection, staff_id: int, *, display_name: str, email: str | None, role: Role,
+                       system_admin: bool, team_id: int | None, languages: Collection[str]) -> None:
+    """Change a staff member's name, e-mail, role, team and languages."""
+    await conn.execute(
+        "UPDATE staff SET display_name = $2, email = $3, role = $4, system_admin = $5, team_id = $6, languages = $7 "
+        "WHERE id = $1", staff_id, display_name, email, role.value, system_admin, team_id, list(languages))
 
 
 async def leads_with_email(conn: asyncpg.Connection, team_id: int) -> list[asyncpg.Record]:

@@ -29,6 +29,8 @@ from scheduler.policy.store import PolicyStatus, Scope
 from scheduler.requests import DeclineCategory, Status
 from scheduler.slot_offers import OfferStatus, RecipientStatus
 from scheduler.walk_ins import WalkInStatus
+from scheduler.webhook_deliveries import DeliveryStatus as WebhookDeliveryStatus
+from scheduler.webhooks import EventType as WebhookEventType
 
 # (enum, table, column): the column stores exactly the enum's values.
 EQUAL: list[tuple[type[StrEnum], str, str]] = [
@@ -72,6 +74,9 @@ EQUAL: list[tuple[type[StrEnum], str, str]] = [
     (SeatStatus, "group_session_seats", "status"),
     (SeatChannel, "group_session_seats", "channel"),
     (Attendance, "group_session_seats", "outcome"),
+    (WebhookEventType, "webhook_endpoints", "event_types"),  # text[], also cardinality(event_types) > 0
+    (WebhookEventType, "webhook_deliveries", "event_type"),
+    (WebhookDeliveryStatus, "webhook_deliveries", "status"),
 ]
 
 # Single-column CHECK lists that no StrEnum stores today (the code writes plain strings).

@@ -103,4 +103,5 @@ async def test_purge_due_counts_each_kind_and_a_second_run_finds_nothing(pool: a
     assert first["requests"] == 3 and first["links"] == 3
     second = await retention.purge_due(pool, now=NOW, link_days=14)
     assert second == {"links": 0, "requests": 0, "callbacks": 0, "clients": 0, "inbound": 0, "letters": 0,
-                      "addresses": 0, "batch_rows": 0, "email_addresses": 0, "group_session_seats": 0}
+                      "addresses": 0, "batch_rows": 0, "email_addresses": 0, "group_session_seats": 0,
+                      "webhook_deliveries": 0}

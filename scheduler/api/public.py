@@ -9,10 +9,11 @@ from aiohttp import web
 
 from scheduler import callbacks, client_actions, intake, ratelimit, sites
 from scheduler import requests as requests_
-from scheduler.errors import NotFound
+from scheduler.errors import NotFound, ValidationFailed
 from scheduler.http import TOKEN, json_object
 from scheduler.http_errors import request_language
-from scheduler.keys import CONFIG, HOLDS, POOL, SITE_SETUPS
+from scheduler.i18n import N_
+from scheduler.keys import CONFIG, HOLDS, POOL, SITE_EXPLICIT, SITE_ID, SITE_SETUPS
 from scheduler.policy.rules import Kind
 
 routes = web.RouteTableDef()
@@ -25,12 +26,24 @@ def submitted_json(submitted: intake.Submitted, base_url: str) -> dict[str, Any]
             "status_url": f"{base_url}/r/{submitted.link_token}"}
 
 
-async def _email_allowed(request: web.Request, site_code: object) -> bool:
-    if not isinstance(site_code, str):
-        return True  # intake names the bad site; the address is checked with the rest
+async def _target_site(request: web.Request, named: object) -> sites.Site | None:
+    """The office a submission goes to: the one the address chose. A `site` in the body must name that office when
+    it was chosen by its own host or prefix (422 otherwise); on the deployment's own address (the default site) the
+    body may still name any office, as before several offices had their own hosts. None: intake names the bad site."""
+    site_id = request.get(SITE_ID)  # set by the middleware of channels/site_choice.py
+    if site_id is None:
+        raise NotFound()
     async with request.app[POOL].acquire() as conn:
-        site = await sites.site_by_code(conn, site_code)
-    return site is None or site.email_enabled
+        chosen = await sites.site_by_id(conn, site_id)
+    if named is None or named == chosen.code:
+        return chosen
+    if request.get(SITE_EXPLICIT):
+        raise ValidationFailed(fields={"site": N_("This address belongs to another office. Please leave out "
+                                                  "“site” or use that office's address.")})
+    if not isinstance(named, str):
+        return None
+    async with request.app[POOL].acquire() as conn:
+        return await sites.site_by_code(conn, named)
 
 
 async def _submit(request: web.Request, kind: Kind) -> web.Response:
@@ -38,13 +51,16 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     config = request.app[CONFIG]
     if "idempotency_key" not in body and request.headers.get("Idempotency-Key"):
         body["idempotency_key"] = request.headers["Idempotency-Key"]
-    if body.get("email") is not None and not await _email_allowed(request, body.get("site") or config.default_site):
+    site = await _target_site(request, body.get("site"))
+    if body.get("email") is not None and site is not None and not site.email_enabled:
         del body["email"]  # as the web form: an address sent to an office without e-mail is ignored, not checked
-    parsed = intake.parse_intake(body, kind=kind, channel="web", default_site=config.default_site,
-                                 countries=config.sms.allowed_countries)
+    parsed = intake.parse_intake(body, kind=kind, channel="web", default_site=site.code if site else "",
+                                 countries=sites.countries(site, config.sms.allowed_countries) if site
+                                 else config.sms.allowed_countries)
+    limiter = request.app[ratelimit.LIMITER]
     submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                     reminder_offsets=config.reminder_offsets,
-                                    limit_phone=request.app[ratelimit.LIMITER].hit_phone,
+                                    limit_phone=limiter.phone_limit(site.id) if site else limiter.hit_phone,
                                     holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
     async with request.app[POOL].acquire() as conn:
         base_url = await sites.public_url_by_code(conn, parsed.site, config.server.public_base_url)

@@ -13,6 +13,7 @@ from typing import Any, Final
 from aiohttp import web
 
 from scheduler import group_session_seats, group_sessions, phones, ratelimit, sites
+from scheduler.channels.site_choice import request_site
 from scheduler.channels.web import chosen_language, render, with_lang
 from scheduler.errors import InvalidTransition, NotFound, ValidationFailed
 from scheduler.group_session_seats import SessionClosed, SessionFull
@@ -34,11 +35,7 @@ SEAT_DONE: Final = {
 
 
 async def _site(request: web.Request) -> sites.Site:
-    async with request.app[POOL].acquire() as conn:
-        site = await sites.site_by_code(conn, request.app[CONFIG].default_site)
-    if site is None:
-        raise NotFound()
-    return site
+    return await request_site(request)  # the office of the host (or path prefix), see site_choice.py
 
 
 def _facts(session: Session, site: sites.Site, lang: str) -> dict[str, Any]:
@@ -118,14 +115,14 @@ async def book(request: web.Request) -> web.Response:
     pool = request.app[POOL]
     limiter = request.app[ratelimit.LIMITER]
     # Counted like the request form: per address (the form may be posted by a script) and per number.
-    await limiter.hit(pool, (limiter.limits.everyone, "global"),
+    await limiter.hit(pool, (limiter.limits.everyone, f"global:{site.id}"),
                       (limiter.limits.submit,
                        ratelimit.address_bucket(request.get(ratelimit.CLIENT_ADDRESS_KEY) or request.remote or "")))
     try:
         if not isinstance(raw_phone, str) or len(raw_phone) > PHONE_MAX:
             raise ValidationFailed(fields={"phone": N_("This is not a phone number we can use.")})
-        phone = phones.normalise(typed, countries=request.app[CONFIG].sms.allowed_countries)
-        await limiter.hit_phone(pool, phone)
+        phone = phones.normalise(typed, countries=sites.countries(site, request.app[CONFIG].sms.allowed_countries))
+        await limiter.hit_phone(pool, phone, site.id)
         booked = await group_session_seats.book_on_web(pool, session_id=session.id, site_id=site.id, phone=phone,
                                                        language=lang, sms_consent=consent, now=datetime.now(UTC))
     except ValidationFailed as e:

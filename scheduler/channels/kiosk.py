@@ -14,7 +14,7 @@ from aiohttp import web
 from babel.dates import get_day_names
 
 from scheduler import concerns, email_addresses, intake, kiosks, needs, ratelimit, sites
-from scheduler.channels import kiosk_walk_in
+from scheduler.channels import kiosk_walk_in, site_choice
 from scheduler.errors import Unauthorized
 from scheduler.http import json_object
 from scheduler.http_errors import LANGUAGE_KEY
@@ -24,9 +24,21 @@ from scheduler.policy.rules import Kind
 
 routes = web.RouteTableDef()
 
-# The kiosk front end lives at the top of the project (kiosk/), beside scheduler/, as the design card lays out;
-# the service runs from the checkout (make run installs it editable), so it is found relative to this file.
-KIOSK_DIR = Path(__file__).resolve().parents[2] / "kiosk"
+
+def kiosk_dir() -> Path:
+    """Where the kiosk front end's files are: the checkout's kiosk/, else the copy a wheel carries.
+
+    They live at the top of the project (kiosk/), beside scheduler/, as the design card lays out; `make run`
+    installs editable and serves them from there. The build (setup.py) copies them into an installed package
+    as scheduler/kiosk_files/.
+    """
+    checkout = Path(__file__).resolve().parents[2] / "kiosk"
+    if (checkout / "index.html").is_file():
+        return checkout
+    return Path(__file__).resolve().parents[1] / "kiosk_files"
+
+
+KIOSK_DIR = kiosk_dir()
 TOKEN_HEADER = ratelimit.KIOSK_TOKEN_HEADER
 IDLE_SECONDS = 60
 
@@ -116,8 +128,8 @@ async def _device(request: web.Request) -> kiosks.KioskDevice:
     else:
         async with request.app[POOL].acquire() as conn:
             device = await kiosks.authenticate(conn, request.headers.get(TOKEN_HEADER, ""), now=datetime.now(UTC))
-    if device is None:
-        raise KioskNotSetUp()
+    if device is None or site_choice.foreign(request, device.site_id):
+        raise KioskNotSetUp()  # the device's site wins; on another office's own host it is not set up (issue 18)
     return device
 
 
@@ -176,7 +188,8 @@ async def config(request: web.Request) -> web.Response:
         "languages": [{"code": code, "name": native_name(code), "dir": direction(code),
                        "html_lang": "de" if code == "de-simple" else code}
                       for code in LANGUAGES if code in site.languages],
-        "concerns": [{"code": c.code, "label": concerns.label(c.labels, lang), "icon": c.icon} for c in found],
+        "concerns": [{"code": c.code, "label": concerns.label(c.labels, lang), "icon": c.icon,
+                      "description": concerns.description(c.descriptions, lang)} for c in found],
         "weekdays": [{"value": i, "label": str(days[i])} for i in range(5)],
         "needs": [{"code": code, "label": translate(lang, label)} for code, label in needs.LABELS.items()],
         "interpreter_languages": [{"code": code, "name": name} for code, name in needs.language_choices(lang)],
@@ -194,11 +207,13 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
         async with request.app[POOL].acquire() as conn:
             if kind is not Kind.appointment or not await email_addresses.site_allows(conn, device.site_id):
                 del data["email"]  # only appointment requests, where the office allows e-mail; else ignored
-    parsed = intake.parse_intake(data, kind=kind, channel="kiosk", default_site=settings.default_site,
-                                 countries=settings.sms.allowed_countries)
+    async with request.app[POOL].acquire() as conn:
+        site = await sites.site_by_id(conn, device.site_id)
+    parsed = intake.parse_intake(data, kind=kind, channel="kiosk", default_site=site.code,
+                                 countries=sites.countries(site, settings.sms.allowed_countries))
     submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                     reminder_offsets=settings.reminder_offsets,
-                                    limit_phone=request.app[ratelimit.LIMITER].hit_phone,
+                                    limit_phone=request.app[ratelimit.LIMITER].phone_limit(device.site_id),
                                     holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
     async with request.app[POOL].acquire() as conn:
         base_url = await sites.public_url_by_code(conn, device.site_code, settings.server.public_base_url)

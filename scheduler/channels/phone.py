@@ -20,6 +20,7 @@ from twilio.twiml.voice_response import Gather, VoiceResponse
 
 from scheduler import concerns, intake, phones, ratelimit, sites
 from scheduler.channels import phone_audio
+from scheduler.channels.site_choice import request_site
 from scheduler.channels.twilio_signature import verified_form
 from scheduler.errors import TooManyRequests, ValidationFailed
 from scheduler.i18n import N_, translate
@@ -159,10 +160,8 @@ async def _language_menu(request: web.Request, retry: int) -> web.Response:
 
 
 async def _concern_list(request: web.Request) -> list[concerns.ConcernChoice]:
+    site = await request_site(request)  # the office of the called number (see site_choice.py)
     async with request.app[POOL].acquire() as conn:
-        site = await sites.site_by_code(conn, request.app[CONFIG].default_site)
-        if site is None:
-            return []
         return (await concerns.for_channel(conn, site_id=site.id, channel="phone"))[:MAX_CONCERNS]
 
 
@@ -320,13 +319,14 @@ async def window(request: web.Request) -> web.Response:
     if 8 <= len(form.get("CallSid", "")) <= 90:
         data["idempotency_key"] = f"ivr-{form['CallSid']}"
     config = request.app[CONFIG]
+    site = await request_site(request)
     response = VoiceResponse()
     try:
-        parsed = intake.parse_intake(data, kind=Kind.callback, channel="phone", default_site=config.default_site,
-                                     countries=config.sms.allowed_countries)
+        parsed = intake.parse_intake(data, kind=Kind.callback, channel="phone", default_site=site.code,
+                                     countries=sites.countries(site, config.sms.allowed_countries))
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                         reminder_offsets=config.reminder_offsets,
-                                        limit_phone=request.app[ratelimit.LIMITER].hit_phone,
+                                        limit_phone=request.app[ratelimit.LIMITER].phone_limit(site.id),
                                         holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
     except (ValidationFailed, TooManyRequests):
         _say(response, lang, _t(lang, FAILED))

@@ -16,6 +16,7 @@ from twilio.twiml.voice_response import VoiceResponse
 
 from scheduler import intake, phones, ratelimit, sites
 from scheduler.channels import phone, phone_needs
+from scheduler.channels.site_choice import request_site
 from scheduler.channels.twilio_signature import verified_form
 from scheduler.errors import TooManyRequests, ValidationFailed
 from scheduler.i18n import N_
@@ -43,19 +44,18 @@ NOT_MOBILE = N_("This is not a mobile number. We need one to send you the appoin
 REQUESTED = N_("Thank you. We will send you an appointment by SMS. Your reference code is:")
 
 
-def _mobile(raw: str, request: web.Request) -> str | None:
+async def _mobile(raw: str, request: web.Request) -> str | None:
+    site = await request_site(request)  # the office of the called number: its phone countries
     try:
-        return phones.normalise(raw, countries=request.app[CONFIG].sms.allowed_countries)
+        return phones.normalise(raw, countries=sites.countries(site, request.app[CONFIG].sms.allowed_countries))
     except ValidationFailed:
         return None
 
 
 async def _concern_modes(request: web.Request, code: str) -> tuple[str, ...] | None:
     """The modes the phone may offer for this concern (None: not a concern the phone offers)."""
+    site = await request_site(request)
     async with request.app[POOL].acquire() as conn:
-        site = await sites.site_by_code(conn, request.app[CONFIG].default_site)
-        if site is None:
-            return None
         concern = (await sites.setup(conn, site, request.app[SITE_SETUPS])).concerns.get(code)
     if concern is None or "phone" not in concern.channels:
         return None
@@ -99,8 +99,8 @@ def _typing_menu(request: web.Request, state: Mapping[str, str], retry: int, *, 
     return _menu(request, f"{STEP}/typed", state, retry, *texts, typed=True, sorry=bool(retry) and not bad)
 
 
-def _ask_number(request: web.Request, state: Mapping[str, str], caller: str) -> web.Response:
-    number = _mobile(caller, request)
+async def _ask_number(request: web.Request, state: Mapping[str, str], caller: str) -> web.Response:
+    number = await _mobile(caller, request)
     return _typing_menu(request, state, 0) if number is None else _number_menu(request, state, number, 0)
 
 
@@ -196,7 +196,7 @@ async def needs_step(request: web.Request) -> web.Response:
     if not digits or not phone_needs.valid(digits):
         return _again_or_end(request, lang, _menu(request, f"{STEP}/needs", state, 1,
                                                   phone._t(lang, phone_needs.QUESTION)))
-    return _ask_number(request, {**state, "need": digits}, form.get("From", ""))
+    return await _ask_number(request, {**state, "need": digits}, form.get("From", ""))
 
 
 @routes.post(f"{phone.BASE}{STEP}/typed", name="voice-appointment-typed")
@@ -207,7 +207,7 @@ async def typed(request: web.Request) -> web.Response:
     if state is None or not state["need"]:
         return phone._give_up(None if state is None else state["lang"])
     raw = form.get("Digits", "")
-    number = _mobile(raw, request) if len(raw) <= 20 else None
+    number = await _mobile(raw, request) if len(raw) <= 20 else None
     if number is None:
         return _again_or_end(request, state["lang"], _typing_menu(request, state, 1, bad=bool(raw)))
     return _number_menu(request, state, number, 0)
@@ -218,7 +218,7 @@ async def number(request: web.Request) -> web.Response:
     """The caller confirmed the number (1): the request is stored now, and its reference read out; or 2: type."""
     form = await verified_form(request)
     state = _state(request)
-    mobile = _mobile(request.query.get("number", ""), request)
+    mobile = await _mobile(request.query.get("number", ""), request)
     if state is None or not state["need"] or mobile is None:
         return phone._give_up(None if state is None else state["lang"])
     digits, lang = form.get("Digits", ""), state["lang"]
@@ -243,13 +243,14 @@ async def _submit(request: web.Request, state: Mapping[str, str], mobile: str, c
     if 8 <= len(call_sid) <= 90:
         data["idempotency_key"] = f"ivr-{call_sid}"
     config = request.app[CONFIG]
+    site = await request_site(request)
     response = VoiceResponse()
     try:
-        parsed = intake.parse_intake(data, kind=Kind.appointment, channel="phone",
-                                     default_site=config.default_site, countries=config.sms.allowed_countries)
+        parsed = intake.parse_intake(data, kind=Kind.appointment, channel="phone", default_site=site.code,
+                                     countries=sites.countries(site, config.sms.allowed_countries))
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                         reminder_offsets=config.reminder_offsets,
-                                        limit_phone=request.app[ratelimit.LIMITER].hit_phone,
+                                        limit_phone=request.app[ratelimit.LIMITER].phone_limit(site.id),
                                         holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
     except (ValidationFailed, TooManyRequests):
         phone._say(response, lang, phone._t(lang, phone.FAILED))

@@ -20,10 +20,11 @@ from twilio.twiml.voice_response import VoiceResponse
 from scheduler import appointments, client_actions, clients, ratelimit, sites
 from scheduler import requests as requests_
 from scheduler.channels import phone
+from scheduler.channels.site_choice import request_site
 from scheduler.channels.twilio_signature import verified_form
 from scheduler.errors import InvalidTransition, TooManyRequests
 from scheduler.i18n import N_, format_when
-from scheduler.keys import CONFIG, POOL
+from scheduler.keys import POOL
 
 routes = web.RouteTableDef()
 
@@ -89,8 +90,8 @@ def _choice_menu(request: web.Request, lang: str, step: str, reference: str, ret
 
 
 async def _site(request: web.Request) -> sites.Site | None:
-    async with request.app[POOL].acquire() as conn:
-        return await sites.site_by_code(conn, request.app[CONFIG].default_site)
+    # The office of the called number: codes and references are looked up among its requests only.
+    return await request_site(request)
 
 
 async def _find(request: web.Request, site: sites.Site, *, digits: str | None = None,

@@ -9,9 +9,10 @@ from typing import Final
 from aiohttp import web
 from twilio.twiml.messaging_response import MessagingResponse
 
-from scheduler import outbox, ratelimit, replies
+from scheduler import outbox, ratelimit, replies, sites
+from scheduler.channels.site_choice import request_site
 from scheduler.channels.twilio_signature import verified_form
-from scheduler.keys import CONFIG, POOL
+from scheduler.keys import CONFIG, POOL, SITE_EXPLICIT
 from scheduler.notify.sms import TWILIO_ERRORS
 from scheduler.outbox import OutboxStatus
 
@@ -51,11 +52,14 @@ async def inbound_sms(request: web.Request) -> web.Response:
     sid, from_phone = form.get("MessageSid", ""), form.get("From", "")
     response = MessagingResponse()
     if sid and from_phone:
+        site = await request_site(request)  # the office of the called number (`To`), else the default
         outcome = await replies.handle(
             request.app[POOL], provider_id=sid, from_phone=from_phone, to_phone=form.get("To", ""),
-            body=form.get("Body", ""), now=datetime.now(UTC), default_site=config.default_site,
-            reminder_offsets=config.reminder_offsets, countries=config.sms.allowed_countries,
-            limit_phone=request.app[ratelimit.LIMITER].hit_phone, public_base_url=config.server.public_base_url)
+            body=form.get("Body", ""), now=datetime.now(UTC), default_site=site.code,
+            called_site=site.id if request.get(SITE_EXPLICIT) else None,
+            reminder_offsets=config.reminder_offsets, countries=sites.countries(site, config.sms.allowed_countries),
+            limit_phone=request.app[ratelimit.LIMITER].phone_limit(site.id),
+            public_base_url=config.server.public_base_url)
         if outcome is not None and outcome.reply:
             response.message(outcome.reply)
     return web.Response(text=str(response), content_type="application/xml")

@@ -8,7 +8,7 @@ from aiohttp import web
 from twilio.request_validator import RequestValidator
 
 from scheduler import sites
-from scheduler.keys import CONFIG, POOL
+from scheduler.keys import CONFIG, POOL, SITE_ID
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +33,17 @@ async def verified_form(request: web.Request) -> dict[str, str]:
 async def _valid(request: web.Request, validator: RequestValidator, form: dict[str, str], signature: str) -> bool:
     """Twilio signs the URL it was configured to call. Our own voice redirects and the status callbacks name the
     deployment's `server.public_base_url`, so that comes first; an operator may also have entered the office's own
-    public URL (sites.public_url) in the Twilio console for the number, so that is accepted as well."""
+    public URL (sites.public_url) in the Twilio console for the number, so that of the called number's office (the
+    site channels/site_choice.py chose by `To`) is accepted as well."""
     config = request.app[CONFIG]
     if validator.validate(signed_url(config.server.public_base_url, request), form, signature):
         return True
+    site_id = request.get(SITE_ID)
+    if site_id is None:
+        return False
     async with request.app[POOL].acquire() as conn:
         try:
-            own = await sites.public_url_by_code(conn, config.default_site, config.server.public_base_url)
+            own = sites.public_url(await sites.site_by_id(conn, site_id), config.server.public_base_url)
         except LookupError:
             return False
     return own != config.server.public_base_url.rstrip("/") and validator.validate(

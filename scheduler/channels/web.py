@@ -31,6 +31,7 @@ from scheduler import (
     video_rooms,
 )
 from scheduler import requests as requests_
+from scheduler.channels.site_choice import request_site
 from scheduler.errors import DomainError, InvalidTransition, NotFound, ValidationFailed
 from scheduler.http import TOKEN
 from scheduler.http_errors import LANGUAGE_KEY
@@ -133,12 +134,11 @@ async def start(request: web.Request) -> web.Response:
 
 
 async def _concerns(request: web.Request, lang: str) -> list[dict[str, str]]:
+    site = await request_site(request)
     async with request.app[POOL].acquire() as conn:
-        site = await sites.site_by_code(conn, request.app[CONFIG].default_site)
-        if site is None:
-            raise NotFound()
         found = await concerns.for_channel(conn, site_id=site.id, channel="web")
-    return [{"code": c.code, "label": concerns.label(c.labels, lang), "icon": c.icon} for c in found]
+    return [{"code": c.code, "label": concerns.label(c.labels, lang), "icon": c.icon,
+             "description": concerns.description(c.descriptions, lang)} for c in found]
 
 
 def _form_values(form: MultiMapping[object]) -> dict[str, Any]:
@@ -175,9 +175,7 @@ def _intake_data(values: Mapping[str, Any], lang: str, kind: Kind) -> dict[str, 
 
 async def _email_allowed(request: web.Request, kind: Kind) -> bool:
     """Whether the form offers an e-mail address (appointments, where the office allows e-mail)."""
-    async with request.app[POOL].acquire() as conn:
-        site = await sites.site_by_code(conn, request.app[CONFIG].default_site)
-    return kind is Kind.appointment and site is not None and site.email_enabled
+    return kind is Kind.appointment and (await request_site(request)).email_enabled
 
 
 async def _form_page(request: web.Request, kind: Kind, values: dict[str, Any], errors: Mapping[str, str],
@@ -205,14 +203,15 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     lang = chosen_language(request)
     values = _form_values(await request.post())
     config = request.app[CONFIG]
+    site = await request_site(request)
     if values["email"] and not await _email_allowed(request, kind):
         values["email"] = ""  # an address posted to an office without e-mail is ignored
     try:
-        parsed = intake.parse_intake(_intake_data(values, lang, kind), kind=kind, channel="web",
-                                     default_site=config.default_site, countries=config.sms.allowed_countries)
+        parsed = intake.parse_intake(_intake_data(values, lang, kind), kind=kind, channel="web", default_site=site.code,
+                                     countries=sites.countries(site, config.sms.allowed_countries))
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                         reminder_offsets=config.reminder_offsets,
-                                        limit_phone=request.app[ratelimit.LIMITER].hit_phone,
+                                        limit_phone=request.app[ratelimit.LIMITER].phone_limit(site.id),
                                         holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
     except ValidationFailed as e:
         return await _form_page(request, kind, values, e.fields, status=422)

@@ -241,6 +241,72 @@ async def revoke_all(pool: asyncpg.Pool, staff_id: int, *, actor: str) -> int:
     return len(rows)
 
 
+SESSION_HANDLE_CHARS: Final = 16  # sessions are named on the own-account page by this much of their token hash
+
+
+async def list_sessions(pool: asyncpg.Pool, staff_id: int, *, now: datetime, idle_minutes: int) -> list[asyncpg.Record]:
+    """A staff member's usable sessions, newest first: handle (a prefix of the token hash, never the token),
+    created_at, last_seen_at, expires_at."""
+    return list(await pool.fetch(
+        """
+        SELECT left(token_hash, $4) AS handle, created_at, last_seen_at, expires_at FROM staff_sessions
+        WHERE staff_id = $1 AND revoked_at IS NULL AND expires_at > $2 AND last_seen_at > $3
+        ORDER BY created_at DESC
+        """, staff_id, now, now - timedelta(minutes=idle_minutes), SESSION_HANDLE_CHARS))
+
+
+async def end_own_sessions(pool: asyncpg.Pool, user: StaffUser, *, handle: str | None = None,
+                           keep: str | None = None) -> int:
+    """End the staff member's own session named by `handle`, or (without it) all their sessions but the one whose
+    token hash is `keep`; audited; how many were ended. Nobody ends another person's session this way."""
+    async with pool.acquire() as conn, conn.transaction():
+        rows = await conn.fetch(
+            """
+            UPDATE staff_sessions SET revoked_at = now()
+            WHERE staff_id = $1 AND revoked_at IS NULL
+              AND ($2::text IS NULL OR left(token_hash, $4) = $2) AND ($3::text IS NULL OR token_hash <> $3)
+            RETURNING left(token_hash, 12) AS session
+            """, user.id, handle, keep, SESSION_HANDLE_CHARS)
+        if rows:
+            await audit.record(conn, site_id=user.site_id, actor=user.actor, action="staff.sessions_ended_by_self",
+                               subject_type="staff", subject_id=user.id,
+                               details={"sessions": [r["session"] for r in rows]})
+    return len(rows)
+
+
+async def set_password(conn: asyncpg.Connection, *, staff_id: int, site_id: int, password_hash: str, actor: str,
+                       how: str, keep: str | None = None) -> int:
+    """Store a new password hash, end the person's sessions (all but the one whose token hash is `keep`) and
+    forget their failed sign-ins; audited as `how`. Inside the caller's transaction; how many sessions ended."""
+    await teams.set_password_hash(conn, staff_id, password_hash)
+    ended = await conn.fetchval(
+        "WITH ended AS (UPDATE staff_sessions SET revoked_at = now() WHERE staff_id = $1 AND revoked_at IS NULL "
+        "AND ($2::text IS NULL OR token_hash <> $2) RETURNING 1) SELECT count(*) FROM ended", staff_id, keep)
+    person = await teams.get_staff(conn, staff_id)
+    if person is not None:
+        await signin_limits.succeeded(conn, person["username"])
+    await audit.record(conn, site_id=site_id, actor=actor, action="staff.password_set", subject_type="staff",
+                       subject_id=staff_id, details={"how": how, "sessions_ended": ended})
+    return int(ended)
+
+
+async def password_matches(pool: asyncpg.Pool, user: StaffUser, password: str, *, checks: PasswordChecks,
+                           address: str, now: datetime) -> bool:
+    """Whether this is the signed-in person's current password; counted like a sign-in attempt (a wrong one is a
+    failure, so a taken-over session cannot guess it faster than the sign-in form)."""
+    async with checks.slot():
+        async with pool.acquire() as conn, conn.transaction():
+            account = await teams.account_by_username(conn, user.username)
+            await signin_limits.admit(conn, username=user.username, address=address, now=now, site_id=user.site_id)
+        stored = account.password_hash if account is not None and account.sso is None else None
+        matches = await checks.run(_verify, stored, password)
+    if matches and stored is not None:
+        async with pool.acquire() as conn:
+            await signin_limits.succeeded(conn, user.username)
+        return True
+    return False
+
+
 async def purge_sessions(pool: asyncpg.Pool, *, now: datetime, idle_minutes: int) -> int:
     """Delete sessions that can no longer be used (expired, idle too long or revoked); return how many."""
     status = await pool.execute(

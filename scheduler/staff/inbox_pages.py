@@ -100,11 +100,31 @@ def queue_params(query: Mapping[str, str]) -> tuple[inbox.Show, int]:
     return show, page
 
 
+def _window_ranks(entries: Sequence[inbox.QueueEntry], lo: int, hi: int) -> list[float]:
+    """virtual_ranks(entries) at the first position and at lo..hi-1; the other positions hold 0.0, unread."""
+    after = max((e.manual_rank for e in entries if e.manual_rank is not None), default=0.0)
+    unpinned = sum(1 for e in entries[:lo] if e.manual_rank is None)
+    ranks = [0.0] * len(entries)
+    for i in range(lo, hi):
+        rank = entries[i].manual_rank
+        if rank is None:
+            unpinned += 1
+            rank = after + unpinned
+        ranks[i] = rank
+    if entries and lo > 0:
+        ranks[0] = entries[0].manual_rank if entries[0].manual_rank is not None else after + 1
+    return ranks
+
+
 def queue_rows(queue: inbox.QueuePage) -> list[tuple[int, inbox.InboxItem, RankMoves]]:
     """Each item of the page with its position in the whole queue and the ranks its move buttons post, which
     place it between its neighbours in the whole queue (also across pages)."""
-    ranks = virtual_ranks(queue.entries)
-    index = {(e.kind, e.id): i for i, e in enumerate(queue.entries)}
+    entries = queue.entries
+    # A large office's whole queue has thousands of entries; the page needs positions and ranks only for its own
+    # items, their two neighbours each side and the first entry (the "to the top" rank), so only those are made.
+    lo, hi = max(0, queue.offset - 2), min(len(entries), queue.offset + queue.per_page + 2)
+    ranks = _window_ranks(entries, lo, hi)
+    index = {(entries[i].kind, entries[i].id): i for i in range(lo, hi)}
     return [(index[(item.kind, item.id)] + 1, item, rank_moves(ranks, index[(item.kind, item.id)]))
             for item in queue.items if (item.kind, item.id) in index]
 

@@ -12,6 +12,7 @@ from scheduler.errors import ServiceUnavailable, TooManyRequests, Unauthorized
 from scheduler.i18n import N_, translate
 from scheduler.keys import CONFIG, POOL
 from scheduler.staff import (
+    account_pages,
     admin_pages,
     auth,
     batch_invite_pages,
@@ -19,6 +20,7 @@ from scheduler.staff import (
     callback_pages,
     caseworker_rules_pages,
     closure_pages,
+    concern_pages,
     customer_group_pages,
     dashboard,
     display_admin_pages,
@@ -32,15 +34,19 @@ from scheduler.staff import (
     move_pages,
     notice_pages,
     oidc,
+    password_reset_pages,
     request_pages,
     room_pages,
     rules_pages,
     signin_form,
     signin_limits,
+    staff_edit_pages,
+    system_pages,
     today_pages,
     ui,
     video_admin_pages,
     walk_in_pages,
+    webhook_pages,
 )
 from scheduler.staff.auth import SESSION_COOKIE
 
@@ -137,4 +143,7 @@ routes: list[web.AbstractRouteDef] = [
     *group_session_pages.routes,
     *room_pages.routes,  # rooms and their attributes (issue 17, needs)
     *customer_group_pages.routes,  # the office's customer groups and a client's (issue 16)
+    *system_pages.routes, *concern_pages.routes,  # sites set up by system administrators, concern texts (issue 18)
+    *webhook_pages.routes,  # outgoing webhooks for case events and their delivery log (issue 18)
+    *staff_edit_pages.routes, *password_reset_pages.routes, *account_pages.routes,  # staff accounts (issue 18)
 ]

@@ -30,6 +30,7 @@ FLASH_COOKIE: Final = "staff_flash"
 LANG_COOKIE: Final = "staff_lang"
 DEFAULT_TZ: Final = "Europe/Berlin"
 PageHandler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SYSTEM_ADMINS: Final = (Role.admin, "system")  # a nav entry only admins with the system flag see
 
 _NAV: Final = (
     ("staff-inbox", N_("Inbox"), None),
@@ -48,6 +49,7 @@ _NAV: Final = (
     ("staff-escalation", N_("Escalation"), (Role.team_lead, Role.admin)),
     ("staff-capacity", N_("Demand and capacity"), (Role.team_lead, Role.admin)),
     ("staff-admin-staff", N_("Administration"), (Role.admin,)),
+    ("staff-system-sites", N_("Sites"), SYSTEM_ADMINS),
 )
 
 
@@ -199,8 +201,10 @@ def render(request: web.Request, template: str, context: Mapping[str, Any], *, s
         return url(request, route, query, **parts)
 
     here = request.match_info.route.name or ""
-    nav = [(name, label, here == name or (name.startswith("staff-admin") and here.startswith("staff-admin")))
-           for name, label, roles in _NAV if user is not None and (roles is None or user.role in roles)]
+    nav = [(name, label, here == name or any(name.startswith(p) and here.startswith(p)
+                                             for p in ("staff-admin", "staff-system")))
+           for name, label, roles in _NAV if user is not None and (roles is None or (
+               user.role in roles and ("system" not in roles or user.system_admin)))]
     base_context = {
         "_": _, "lang": lang, "user": user, "csrf": session.csrf_token if session is not None else "",
         "flash": flash, "url": link, "fmt": Formatter(lang, tz), "nav": nav, "here": here,
@@ -257,12 +261,13 @@ async def perform(request: web.Request, user: StaffUser, back: str, action: Call
                   success: str, to: Callable[[Any], str] | None = None) -> web.Response:
     """Run a command for a form: 303 to `to(result)` (or back) with a message; a refusal goes back as a message.
 
-    Forbidden is not a form error: it propagates to the page wrapper as a 403 page.
+    Forbidden and NotFound are not form errors: they propagate to the page wrapper as a 403 or 404 page, so an
+    object of another site (or one that is gone) is answered as such, never as a form to correct.
     """
     lang = language(request, user)
     try:
         result = await action()
-    except Forbidden:
+    except (Forbidden, NotFound):
         raise
     except DomainError as e:
         log.info("staff form refused", extra={"path": request.path, "code": e.code, "staff_id": user.id})
