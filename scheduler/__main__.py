@@ -1,5 +1,5 @@
 """Command line: python -m scheduler serve | migrate | seed-demo | backup FILE | restore FILE | policy check FILE |
-site apply FILE."""
+site apply FILE | site admin-link USERNAME --site CODE."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import logging
 import sys
 from pathlib import Path
 
+import asyncpg
 from aiohttp import web
 
 from scheduler import db, logs, startup_checks
@@ -60,6 +61,11 @@ def _parser() -> argparse.ArgumentParser:
     site_sub = site.add_subparsers(dest="site_command", required=True)
     site_apply = site_sub.add_parser("apply", help="create or change the sites a YAML file describes (idempotent)")
     site_apply.add_argument("file", type=Path)
+    admin_link = site_sub.add_parser("admin-link", help="create or promote a system administrator of a site and "
+                                     "print a one-time link to set their password")
+    admin_link.add_argument("username")
+    admin_link.add_argument("--site", required=True, help="the code of the site they work for")
+    admin_link.add_argument("--name", default="", help="display name of a new account (default: the username)")
     return parser
 
 
@@ -152,6 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         return policy_check(args.file)
     if args.command in ("backup", "restore"):
         return backup_or_restore(config, args)
+    if args.command == "site" and args.site_command == "admin-link":
+        return asyncio.run(system_admin_link(with_database(config), args))
     if args.command == "site":
         return asyncio.run(site_apply(with_database(config), args.file))
     config = with_database(config)
@@ -195,6 +203,31 @@ async def site_apply(config: Config, path: Path) -> int:
     finally:
         await pool.close()
     sys.stdout.write("".join(f"{line}\n" for line in report))
+    return 0
+
+
+async def system_admin_link(config: Config, args: argparse.Namespace) -> int:
+    """Migrate, then create or promote a system administrator and print their one-time password link."""
+    from datetime import UTC, datetime
+
+    from scheduler import system_admins
+
+    assert config.database.url
+    await db.migrate_dsn(config.database.url)
+    pool = await db.create_pool(config.database.url, max_size=1)
+    try:
+        made = await system_admins.issue(pool, site_code=args.site, username=args.username, display_name=args.name,
+                                         deployment_url=config.server.public_base_url, now=datetime.now(UTC))
+    except system_admins.AdminLinkRefused as e:
+        sys.stderr.write(f"site admin-link: {e}\n")
+        return 1
+    except asyncpg.CheckViolationError:
+        sys.stderr.write(f"site admin-link: {args.username!r} is not a valid username (a-z 0-9 . _ -)\n")
+        return 1
+    finally:
+        await pool.close()
+    sys.stdout.write(f"{made.username}: {'created' if made.created else 'is now system administrator'}; "
+                     f"the link below sets the password once, until {made.expires:%Y-%m-%d %H:%M} UTC:\n{made.link}\n")
     return 0
 
 

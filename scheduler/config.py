@@ -8,6 +8,7 @@ secrets (the Twilio auth token, the OIDC client secret) come only from the envir
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import re
 import types
@@ -100,6 +101,15 @@ class SecurityConfig:
     phone_rate_limit: str = "10/hour"      # submissions per phone number (stops one number being flooded with SMS)
     signin_rate_limit: str = "30/minute"   # staff sign-in attempts per address (failures have their own limits)
     ops_allowed_networks: tuple[str, ...] = ()   # CIDRs that may read /metrics and /api/docs; empty: everyone
+    webhook_private_networks: tuple[str, ...] = ()   # private CIDRs outgoing webhooks may reach (else public only)
+
+    def __post_init__(self) -> None:
+        for key in ("ops_allowed_networks", "webhook_private_networks"):
+            for cidr in getattr(self, key):
+                try:
+                    ipaddress.ip_network(cidr, strict=False)
+                except ValueError:
+                    raise ConfigError(f"security.{key}: {cidr!r} is not a network (e.g. 10.0.0.0/8)") from None
 
 
 @dataclass(frozen=True, slots=True)

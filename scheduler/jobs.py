@@ -36,7 +36,7 @@ from scheduler import (
 )
 from scheduler.keys import CONFIG, POOL, SENDERS
 from scheduler.metrics import JOB_RUNS
-from scheduler.notify import dispatch, webhook_send
+from scheduler.notify import dispatch, webhook_reach, webhook_send
 from scheduler.staff import auth, signin_limits
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,8 @@ async def replan_passed_proposals(app: web.Application, now: datetime) -> object
 
 async def send_webhooks(app: web.Application, now: datetime) -> object:
     """Send due outgoing webhooks of every site (signed, retried with growing pauses; docs/webhooks.md)."""
-    return await webhook_send.dispatch_due(app[POOL], now=now)
+    reach = webhook_reach.Reach(app[CONFIG].security.webhook_private_networks)
+    return await webhook_send.dispatch_due(app[POOL], now=now, reach=reach)
 
 
 async def expire_slot_offers(app: web.Application, now: datetime) -> object:

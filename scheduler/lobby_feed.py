@@ -7,7 +7,7 @@ listening connection (outside the pool) and wakes only the pages of that site. I
 call costs each process one board query per site, however many displays are open (the board is loaded once per
 change and shared). A lost listening connection is re-opened with a growing pause; after that every site counts
 as changed, because notifications sent meanwhile are lost. (A listener needs a session connection: behind
-PgBouncer it must bypass transaction pooling.)
+PgBouncer it must bypass transaction pooling; `pg_listener.py` keeps it.)
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Final, TypeVar
 
-import asyncpg
+from scheduler import pg_listener
 
 log = logging.getLogger(__name__)
 
@@ -35,12 +35,12 @@ class LobbyFeed:
     """This process's subscription to the ``lobby`` channel: versions per (site, topic) and waiting pages."""
 
     def __init__(self, dsn: str | None) -> None:
-        self._dsn = dsn
         self._versions: dict[tuple[int, str], int] = {}
         self._events: dict[tuple[int, str], asyncio.Event] = {}
         self._snapshots: dict[tuple[int, str], tuple[int, float, asyncio.Future[Any]]] = {}
-        self._task: asyncio.Task[None] | None = None
-        self.connected = asyncio.Event()
+        self._listener = pg_listener.Listener(dsn, CHANNEL, name="lobby feed", on_payload=self.heard,
+                                              on_gap=self.changed_everywhere)
+        self.connected = self._listener.connected
         self.closing = False  # the process is shutting down: open streams end
 
     # -- what pages use ---------------------------------------------------------------------------------
@@ -103,8 +103,7 @@ class LobbyFeed:
 
     def start(self) -> None:
         """Start listening in the background (re-connecting until stop)."""
-        if self._dsn and self._task is None:
-            self._task = asyncio.create_task(self._listen(), name="lobby-feed")
+        self._listener.start()
 
     def close_streams(self) -> None:
         """Tell every open stream to end (at shutdown, before the server waits for its handlers)."""
@@ -114,40 +113,6 @@ class LobbyFeed:
 
     async def stop(self) -> None:
         """Stop listening and wake every waiting page."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await self._listener.stop()
         for event in self._events.values():
             event.set()
-
-    async def _listen(self) -> None:
-        pause = 0.5
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())  # type: ignore[misc]
-                await conn.add_listener(CHANNEL, lambda _c, _pid, _channel, payload: self.heard(payload))
-                self.connected.set()
-                self.changed_everywhere()  # anything may have happened while nobody listened
-                pause = 0.5
-                while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(15):
-                            await lost.wait()
-                    if not lost.is_set():
-                        await conn.execute("SELECT 1")  # notices a half-open connection
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
-                log.warning("lobby feed lost its database connection: %s", type(e).__name__)
-            finally:
-                self.connected.clear()
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), 2)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 10.0)

@@ -10,14 +10,13 @@ while the listening connection was down. (A listener needs a session connection,
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from typing import Final
 
 import asyncpg
 
-from scheduler import site_addresses, sites
+from scheduler import pg_listener, site_addresses, sites
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +29,6 @@ class AddressBook:
     """Host -> site id, number -> site id and site id <-> code, as this process last read them."""
 
     def __init__(self, dsn: str | None = None, *, max_age: float = MAX_AGE) -> None:
-        self._dsn = dsn
         self.max_age = max_age
         self._by_host: dict[str, int] = {}
         self._by_number: dict[str, int] = {}
@@ -40,9 +38,10 @@ class AddressBook:
         self._stale = True
         self._retry_at = 0.0  # after a failed load: not before this monotonic time
         self._loading: asyncio.Lock | None = None
-        self._task: asyncio.Task[None] | None = None
         self.generation = 0  # how often the book was loaded
-        self.connected = asyncio.Event()  # set while the listening connection is up
+        self._listener = pg_listener.Listener(dsn, CHANNEL, name="site address book",
+                                              on_payload=lambda _payload: self.heard(), on_gap=self.heard)
+        self.connected = self._listener.connected  # set while the listening connection is up
 
     # -- lookups (synchronous, a dict read each) -------------------------------------------------------
 
@@ -108,44 +107,8 @@ class AddressBook:
 
     def start(self) -> None:
         """Listen for changes in the background (re-connecting until stop)."""
-        if self._dsn and self._task is None:
-            self._task = asyncio.create_task(self._listen(), name="site-address-book")
+        self._listener.start()
 
     async def stop(self) -> None:
         """Stop listening."""
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _listen(self) -> None:
-        pause = 0.5
-        while True:
-            conn: asyncpg.Connection | None = None
-            try:
-                conn = await asyncpg.connect(self._dsn)
-                lost = asyncio.Event()
-                conn.add_termination_listener(lambda _conn, lost=lost: lost.set())  # type: ignore[misc]
-                await conn.add_listener(CHANNEL, lambda *_args: self.heard())
-                self.heard()  # changes made while nobody listened
-                self.connected.set()
-                pause = 0.5
-                while not lost.is_set():
-                    with contextlib.suppress(TimeoutError):
-                        async with asyncio.timeout(15):
-                            await lost.wait()
-                    if not lost.is_set():
-                        await conn.execute("SELECT 1")  # notices a half-open connection
-            except asyncio.CancelledError:
-                raise
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as e:
-                log.warning("site address book lost its database connection: %s", type(e).__name__)
-            finally:
-                self.connected.clear()
-                self.heard()
-                if conn is not None and not conn.is_closed():
-                    with contextlib.suppress(Exception):
-                        await asyncio.wait_for(conn.close(), 2)
-            await asyncio.sleep(pause)
-            pause = min(pause * 2, 10.0)
+        await self._listener.stop()

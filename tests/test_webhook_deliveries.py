@@ -4,6 +4,7 @@ two dispatchers, redirects not followed, leases, deactivated endpoints and reten
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
@@ -11,6 +12,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scheduler import jobs, retention, webhook_deliveries, webhooks
+from scheduler.config import Config
 from scheduler.notify import webhook_send
 from scheduler.webhook_deliveries import BACKOFF, MAX_ATTEMPTS, DeliveryStatus
 from scheduler.webhooks import EventType
@@ -162,6 +164,13 @@ def test_the_backoff_grows_and_ends() -> None:
     pauses = [webhook_deliveries.retry_after(n) for n in range(1, MAX_ATTEMPTS)]
     assert all(a is not None and b is not None and a < b for a, b in zip(pauses, pauses[1:], strict=False))
     assert webhook_deliveries.retry_after(MAX_ATTEMPTS) is None and MAX_ATTEMPTS == 8
+
+
+@pytest.fixture
+def config(base_config: Config) -> Config:
+    """The test receiver listens on 127.0.0.1: a private network the operator allows (webhook_reach.py)."""
+    security = dataclasses.replace(base_config.security, webhook_private_networks=("127.0.0.0/8",))
+    return dataclasses.replace(base_config, security=security)
 
 
 async def test_the_registered_job_sends_due_webhooks(client: TestClient, app_pool: asyncpg.Pool,

@@ -18,7 +18,7 @@ import phonenumbers
 from aiohttp import web
 from twilio.twiml.voice_response import Gather, VoiceResponse
 
-from scheduler import concerns, intake, phones, ratelimit, sites
+from scheduler import concerns, intake, opening_hours_text, phones, ratelimit, sites
 from scheduler.channels import phone_audio
 from scheduler.channels.site_choice import request_site
 from scheduler.channels.twilio_signature import verified_form
@@ -165,12 +165,20 @@ async def _concern_list(request: web.Request) -> list[concerns.ConcernChoice]:
         return (await concerns.for_channel(conn, site_id=site.id, channel="phone"))[:MAX_CONCERNS]
 
 
+async def _opening_hours(request: web.Request, lang: str) -> str | None:
+    site = await request_site(request)
+    async with request.app[POOL].acquire() as conn:
+        return opening_hours_text.sentence(await sites.opening_hours(conn, site.id), lang)
+
+
 async def _concern_menu(request: web.Request, lang: str, retry: int) -> web.Response:
     response = VoiceResponse()
     gather = response.gather(num_digits=1, action=_url(request, "/concern", lang=lang, retry=str(retry)),
                              method="POST", timeout=8, action_on_empty_result=True)
     if retry:
         _say(gather, lang, _t(lang, SORRY))
+    elif hours := await _opening_hours(request, lang):
+        _say(gather, lang, hours)  # the greeting in the caller's language: when the office is open
     _say(gather, lang, _t(lang, CONCERN_QUESTION))
     for index, concern in enumerate(await _concern_list(request), start=1):
         _say(gather, lang, _t(lang, CONCERN_OPTION, label=concerns.label(concern.labels, lang), key=index,

@@ -26,6 +26,7 @@ from scheduler import (
     invitations,
     needs,
     notice_templates,
+    opening_hours_text,
     ratelimit,
     sites,
     video_rooms,
@@ -129,8 +130,12 @@ def render(request: web.Request, template: str, context: dict[str, Any], *, stat
 
 @routes.get("/", name="web-start")
 async def start(request: web.Request) -> web.Response:
-    """Choose: appointment or callback; the language picker."""
-    return render(request, "start.html", {"title": N_("Appointments and callbacks")})
+    """Choose: appointment or callback; the language picker; which office this is and when it is open."""
+    site = await request_site(request)
+    async with request.app[POOL].acquire() as conn:
+        hours = opening_hours_text.lines(await sites.opening_hours(conn, site.id), chosen_language(request))
+    return render(request, "start.html", {"title": N_("Appointments and callbacks"), "site": site, "hours": hours,
+                                          "hours_heading": opening_hours_text.HEADING})
 
 
 async def _concerns(request: web.Request, lang: str) -> list[dict[str, str]]:

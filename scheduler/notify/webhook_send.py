@@ -23,6 +23,7 @@ import aiohttp
 import asyncpg
 
 from scheduler import webhook_deliveries, webhooks
+from scheduler.notify.webhook_reach import AddressRefused, Reach, connector
 from scheduler.webhook_deliveries import Claimed, DeliveryStatus
 
 log = logging.getLogger(__name__)
@@ -48,15 +49,22 @@ def headers(key: bytes, message_id: str, body: bytes, *, timestamp: int | None =
 
 
 async def post(http: aiohttp.ClientSession, target: webhooks.Target, message_id: str,
-               body: bytes) -> tuple[int | None, str | None]:
+               body: bytes, reach: Reach | None = None) -> tuple[int | None, str | None]:
     """POST one message: (HTTP status, None) when the receiver answered, else (None, a short error)."""
     try:
+        if reach is not None:
+            reach.check_url(target.url)
         async with http.post(target.url, data=body, headers=headers(target.key, message_id, body),
                              allow_redirects=False) as response:
             # The answer's body is not kept: it is the receiver's, and the log only needs the status.
             return response.status, None if 200 <= response.status < 300 else f"HTTP {response.status}"
     except TimeoutError:
         return None, f"no answer within {TIMEOUT_SECONDS:.0f} s"
+    except AddressRefused as e:
+        return None, str(e)[:webhook_deliveries.ERROR_MAX]
+    except aiohttp.ClientConnectorError as e:  # the resolver's refusal arrives wrapped
+        cause = e.os_error if isinstance(e.os_error, AddressRefused) else e
+        return None, f"{type(cause).__name__}: {cause}"[:webhook_deliveries.ERROR_MAX]
     except aiohttp.ClientError as e:
         return None, f"{type(e).__name__}: {e}"[:webhook_deliveries.ERROR_MAX]
 
@@ -70,8 +78,11 @@ class Stats:
 
 
 async def dispatch_due(pool: asyncpg.Pool, *, now: datetime, batch: int = BATCH,
-                       http: aiohttp.ClientSession | None = None) -> Stats:
-    """Claim one batch of due deliveries, send them and record the answers."""
+                       http: aiohttp.ClientSession | None = None, reach: Reach | None = None) -> Stats:
+    """Claim one batch of due deliveries, send them and record the answers.
+
+    `reach`: which addresses may be posted to (the job passes the configured rule; see webhook_reach.py).
+    """
     stats = Stats()
     async with pool.acquire() as conn, conn.transaction():
         claimed = await webhook_deliveries.claim_due(conn, now=now, limit=batch)
@@ -88,7 +99,7 @@ async def dispatch_due(pool: asyncpg.Pool, *, now: datetime, batch: int = BATCH,
         error: str | None = "endpoint deactivated"
         if target is not None:
             async with slots:
-                status, error = await post(session, target, item.id, item.body.encode())
+                status, error = await post(session, target, item.id, item.body.encode(), reach)
         async with pool.acquire() as conn:
             result = await webhook_deliveries.record(conn, item, now=now, http_status=status, error=error,
                                                      give_up=target is None)
@@ -103,7 +114,8 @@ async def dispatch_due(pool: asyncpg.Pool, *, now: datetime, batch: int = BATCH,
         await asyncio.gather(*(one(http, item) for item in claimed))
     else:
         timeout = aiohttp.ClientTimeout(total=TIMEOUT_SECONDS)
-        async with aiohttp.ClientSession(timeout=timeout) as session:
+        async with aiohttp.ClientSession(timeout=timeout,
+                                         connector=connector(reach) if reach is not None else None) as session:
             await asyncio.gather(*(one(session, item) for item in claimed))
     if stats.retrying or stats.failed:
         log.info("webhooks not delivered", extra={"retrying": stats.retrying, "failed": stats.failed})
