@@ -1,8 +1,9 @@
-"""Build step that puts the kiosk front end into the package: everything else is configured in pyproject.toml.
+"""Build step that puts the kiosk front end and the migrations into the package; the rest is in pyproject.toml.
 
-The kiosk's files live at the top of the project (kiosk/), beside scheduler/, as the design card lays out. A
-wheel carries them as scheduler/kiosk_files/, where scheduler.channels.kiosk looks when no checkout is around.
-The checkout's kiosk/ stays the one source: the copy exists only in the build directory and the wheel.
+Both live at the top of the project (kiosk/, migrations/), beside scheduler/, as the design card lays out. A
+wheel carries them as scheduler/kiosk_files/ and scheduler/migration_files/, where scheduler.channels.kiosk and
+scheduler.db look when no checkout is around. The checkout's folders stay the one source: the copies exist only
+in the build directory and the wheel.
 """
 
 from pathlib import Path
@@ -10,22 +11,23 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-KIOSK_SOURCE = Path(__file__).resolve().parent / "kiosk"
-PACKAGED_AS = Path("scheduler") / "kiosk_files"
+PROJECT = Path(__file__).resolve().parent
+PACKAGED_AS = {"kiosk": Path("scheduler") / "kiosk_files", "migrations": Path("scheduler") / "migration_files"}
 
 
-class BuildWithKiosk(build_py):
-    """build_py, then copy kiosk/* into the built package."""
+class BuildWithProjectFiles(build_py):
+    """build_py, then copy kiosk/* and migrations/* into the built package."""
 
     def run(self) -> None:
         super().run()
-        if self.editable_mode:  # an editable install serves the checkout's kiosk/ directly
+        if self.editable_mode:  # an editable install uses the checkout's folders directly
             return
-        target = Path(self.build_lib) / PACKAGED_AS
-        self.mkpath(str(target))
-        for source in sorted(KIOSK_SOURCE.iterdir()):
-            if source.is_file():
-                self.copy_file(str(source), str(target / source.name))
+        for folder, packaged in PACKAGED_AS.items():
+            target = Path(self.build_lib) / packaged
+            self.mkpath(str(target))
+            for source in sorted((PROJECT / folder).iterdir()):
+                if source.is_file():
+                    self.copy_file(str(source), str(target / source.name))
 
 
-setup(cmdclass={"build_py": BuildWithKiosk})
+setup(cmdclass={"build_py": BuildWithProjectFiles})

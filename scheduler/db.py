@@ -12,7 +12,16 @@ import asyncpg
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+def migrations_dir() -> Path:
+    """The checkout's migrations/ (beside scheduler/), else the copy an installed wheel carries (setup.py)."""
+    checkout = Path(__file__).resolve().parent.parent / "migrations"
+    if (checkout / "0001_organisation.sql").is_file():
+        return checkout
+    return Path(__file__).resolve().parent / "migration_files"
+
+
+MIGRATIONS_DIR = migrations_dir()
 MIGRATION_LOCK = 0x5C4ED01E  # any fixed number: one migrator at a time across all processes
 
 

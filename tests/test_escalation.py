@@ -15,7 +15,7 @@ from tests.factories import SiteFacts, create_request
 
 
 async def user(conn: asyncpg.Connection, staff_id: int) -> StaffUser:
-    row = await conn.fetchrow("SELECT id, site_id, username, display_name, role, team_id, languages FROM staff "
+    row = await conn.fetchrow("SELECT id, site_id, username, display_name, role, team_id, languages, system_admin FROM staff "
                               "WHERE id = $1", staff_id)
     return teams.staff_user(row)
 

@@ -31,10 +31,11 @@ async def _target_site(request: web.Request, named: object) -> sites.Site | None
     it was chosen by its own host or prefix (422 otherwise); on the deployment's own address (the default site) the
     body may still name any office, as before several offices had their own hosts. None: intake names the bad site."""
     site_id = request.get(SITE_ID)  # set by the middleware of channels/site_choice.py
-    if site_id is None:
+    async with request.app[POOL].acquire() as conn:  # no address book yet (database down at start): a 503 here
+        chosen = await (sites.site_by_id(conn, site_id) if site_id is not None
+                        else sites.site_by_code(conn, request.app[CONFIG].default_site))
+    if chosen is None:
         raise NotFound()
-    async with request.app[POOL].acquire() as conn:
-        chosen = await sites.site_by_id(conn, site_id)
     if named is None or named == chosen.code:
         return chosen
     if request.get(SITE_EXPLICIT):

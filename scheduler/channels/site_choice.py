@@ -132,7 +132,13 @@ async def request_site(request: web.Request) -> sites.Site:
     """The office this request is for (NotFound when not even the default site exists)."""
     site_id = request.get(SITE_ID)
     if site_id is None:
-        raise NotFound()
+        # The address book could not be read (database down at start) or lacks the default site: ask the
+        # database itself, so that an outage is a 503 like everywhere else and only a missing site a 404.
+        async with request.app[POOL].acquire() as conn:
+            site = await sites.site_by_code(conn, request.app[CONFIG].default_site)
+        if site is None:
+            raise NotFound()
+        return site
     async with request.app[POOL].acquire() as conn:
         try:
             return await sites.site_by_id(conn, site_id)
