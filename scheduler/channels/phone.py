@@ -74,6 +74,11 @@ def _say(target: VoiceResponse | Gather, lang: str, text: str) -> None:
         for url in recorded:
             target.play(url)
         return
+    _speak(target, lang, text)
+
+
+def _speak(target: VoiceResponse | Gather, lang: str, text: str) -> None:
+    """Text to speech in the language's voice, never a recording (for texts no office can record, like hours)."""
     voice, language = VOICES.get(lang, VOICES["de"])
     attrs = {"language": language} | ({"voice": voice} if voice else {})
     target.say(text, **attrs)
@@ -177,8 +182,9 @@ async def _concern_menu(request: web.Request, lang: str, retry: int) -> web.Resp
                              method="POST", timeout=8, action_on_empty_result=True)
     if retry:
         _say(gather, lang, _t(lang, SORRY))
-    elif hours := await _opening_hours(request, lang):
-        _say(gather, lang, hours)  # the greeting in the caller's language: when the office is open
+    elif VOICES.get(lang, VOICES["de"])[0] is not None and (hours := await _opening_hours(request, lang)):
+        _speak(gather, lang, hours)  # the greeting in the caller's language (a language without a voice has
+        # only the office's recordings, and the office's hours are no sentence anyone could record ahead)
     _say(gather, lang, _t(lang, CONCERN_QUESTION))
     for index, concern in enumerate(await _concern_list(request), start=1):
         _say(gather, lang, _t(lang, CONCERN_OPTION, label=concerns.label(concern.labels, lang), key=index,
