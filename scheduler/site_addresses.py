@@ -7,7 +7,7 @@ Owns the SQL of `site_hosts` and `site_phone_numbers` (migration 0037). Each add
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Final
 
@@ -58,11 +58,11 @@ def parse_numbers(values: Iterable[str], *, field: str = "phone_numbers") -> lis
     return _parse(values, normal_number, field, N_("“%(value)s” is not a phone number (e.g. +49 30 1234567)."))
 
 
-def _parse(values: Iterable[str], normal: object, field: str, message: str) -> list[str]:
+def _parse(values: Iterable[str], normal: Callable[[str], str], field: str, message: str) -> list[str]:
     found: list[str] = []
     for value in (v for v in values if v.strip()):
         try:
-            item = normal(value)  # type: ignore[operator]
+            item = normal(value)
         except ValueError:
             raise ValidationFailed(fields={field: message}, params={"value": value.strip()[:80]}) from None
         if item not in found:
