@@ -222,7 +222,8 @@ async def _concern(conn: asyncpg.Connection, site: sites.Site, code: str,
 
 async def submit(pool: asyncpg.Pool, intake: Intake, *, now: datetime, reminder_offsets: tuple[timedelta, ...] = (),
                  limit_phone: Callable[[asyncpg.Pool, str], Awaitable[None]] | None = None,
-                 holds: Holds | None = None, setups: sites.SetupCache | None = None) -> Submitted:
+                 holds: Holds | None = None, setups: sites.SetupCache | None = None,
+                 site: sites.Site | None = None) -> Submitted:
     """Store a new request or callback, run the policy, store its plan and queue the notices.
 
     Retrying with the same idempotency key (and the same number and body) returns the first result and writes
@@ -231,14 +232,19 @@ async def submit(pool: asyncpg.Pool, intake: Intake, *, now: datetime, reminder_
     (the per-number rate limit of the client channels) runs first, before the transaction takes a
     connection: a number that is being flooded costs no transaction. `holds` and `setups` are the process's
     (the app's) recent proposals and site setup cache; without them, nothing is shared with other intakes.
+    `site` is the office named by `intake.site` when the caller has just read it (a channel that chose the office
+    by its address): the transaction then does not read it again.
     """
+    if site is not None and site.code != intake.site:
+        raise ValueError(f"site {site.code!r} given for an intake of {intake.site!r}")
     if limit_phone is not None:
         await limit_phone(pool, intake.phone)
     # The holds wrap the transaction: the slots it proposes count as held for this process's other searches
     # until they can see them in the database.
     with (holds if holds is not None else Holds()).transaction() as held:
         async with pool.acquire() as conn, conn.transaction():
-            site = await sites.site_by_code(conn, intake.site)
+            if site is None:
+                site = await sites.site_by_code(conn, intake.site)
             if site is None:
                 raise ValidationFailed(fields={"site": N_("This office is unknown.")})
             earlier = await _earlier(conn, site.id, intake)

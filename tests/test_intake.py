@@ -118,3 +118,16 @@ def test_parse_intake_ignores_what_staff_decide_and_collects_every_error() -> No
         intake.parse_intake({"concern": "X!", "phone": "12", "modes": ["fax"], "windows": {"weekdays": [6]},
                              "note": "a\u202eb"}, kind=Kind.appointment, channel="web", default_site="musterstadt")
     assert {"concern", "phone", "modes", "windows.weekdays", "note"} <= set(bad.value.fields)
+
+
+async def test_a_site_read_by_the_channel_is_used_and_must_be_the_intakes_office(
+        pool: asyncpg.Pool, conn: asyncpg.Connection, site: SiteFacts) -> None:
+    office = await sites.site_by_code(conn, "musterstadt")
+    assert office is not None
+    submitted = await intake.submit(pool, _intake(), now=NOW, site=office)
+    assert await conn.fetchval("SELECT site_id FROM requests WHERE id = $1", submitted.id) == office.id
+    before = await _counts(conn)
+    # A channel that hands over another office than the intake names is a programming error, caught before writing.
+    with pytest.raises(ValueError):
+        await intake.submit(pool, _intake(site="elsewhere"), now=NOW, site=office)
+    assert await _counts(conn) == before

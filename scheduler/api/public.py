@@ -62,10 +62,11 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                     reminder_offsets=config.reminder_offsets,
                                     limit_phone=limiter.phone_limit(site.id) if site else limiter.hit_phone,
-                                    holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
-    async with request.app[POOL].acquire() as conn:
-        base_url = await sites.public_url_by_code(conn, parsed.site, config.server.public_base_url)
-    return web.json_response(submitted_json(submitted, base_url), status=201)
+                                    holds=request.app[HOLDS], setups=request.app[SITE_SETUPS], site=site)
+    # A None site was refused by intake (unknown office), so the site is known here.
+    assert site is not None
+    return web.json_response(submitted_json(submitted, sites.public_url(site, config.server.public_base_url)),
+                             status=201)
 
 
 @routes.post("/api/requests", name="api-create-request")

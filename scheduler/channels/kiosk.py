@@ -214,9 +214,8 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
     submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                     reminder_offsets=settings.reminder_offsets,
                                     limit_phone=request.app[ratelimit.LIMITER].phone_limit(device.site_id),
-                                    holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
-    async with request.app[POOL].acquire() as conn:
-        base_url = await sites.public_url_by_code(conn, device.site_code, settings.server.public_base_url)
+                                    holds=request.app[HOLDS], setups=request.app[SITE_SETUPS], site=site)
+    base_url = sites.public_url(site, settings.server.public_base_url)
     status_url = f"{base_url}/r/{submitted.link_token}?{urlencode({'lang': lang})}"
     walk_in = None  # a callback request may get a same-day walk-in ticket instead of waiting for the call
     if submitted.kind is Kind.callback:

@@ -217,7 +217,7 @@ async def _submit(request: web.Request, kind: Kind) -> web.Response:
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                         reminder_offsets=config.reminder_offsets,
                                         limit_phone=request.app[ratelimit.LIMITER].phone_limit(site.id),
-                                        holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
+                                        holds=request.app[HOLDS], setups=request.app[SITE_SETUPS], site=site)
     except ValidationFailed as e:
         return await _form_page(request, kind, values, e.fields, status=422)
     raise web.HTTPSeeOther(with_lang(f"/r/{submitted.link_token}/thanks", lang))
