@@ -2,38 +2,25 @@
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 import xml.etree.ElementTree as ET
 
 import asyncpg
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
-from twilio.request_validator import RequestValidator
 
 from scheduler import opening_hours_text, site_addresses
-from scheduler.app import create_app
 from scheduler.config import Config
+from tests.channels.twilio_calls import BASE_URL, signed_config, signed_headers
 from tests.two_sites import second_site
 
-AUTH_TOKEN = "test-token"
-BASE_URL = "https://termine.jobcenter.example"
 HOST_B, NUMBER_B = "termine.nordstadt.example", "+493012345600"
 HOURS_B = {"mon-fri": "08:30-12:00", "thu": "14:00-18:00, 18:30-19:00"}
 
 
 @pytest.fixture
 def config(base_config: Config) -> Config:
-    sms = base_config.sms
-    return dataclasses.replace(
-        base_config, server=dataclasses.replace(base_config.server, public_base_url=BASE_URL),
-        sms=dataclasses.replace(sms, twilio=dataclasses.replace(sms.twilio, auth_token=AUTH_TOKEN)))
-
-
-@pytest.fixture
-def app(config: Config, pool: asyncpg.Pool) -> web.Application:
-    return create_app(config)
+    return signed_config(base_config)
 
 
 @pytest.fixture
@@ -66,19 +53,15 @@ async def test_the_start_page_names_the_hosts_office_and_its_hours(client: TestC
     assert "Jobcenter Nordstadt" not in default and "<dt>Monday to Friday</dt><dd>08:00 to 12:30</dd>" in default
 
 
-def _signed(url: str, params: dict[str, str]) -> dict[str, str]:
-    return {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, params)}
-
-
 async def test_the_phone_greeting_tells_the_called_offices_hours_in_the_callers_language(
         client: TestClient, site_b: int) -> None:
     sid, caller = "CA" + secrets.token_hex(16), f"+49151{secrets.randbelow(10**8):08d}"
     url = f"{BASE_URL}/webhooks/twilio/voice"
     params = {"CallSid": sid, "From": caller, "To": NUMBER_B}
-    menu = await client.post("/webhooks/twilio/voice", data=params, headers=_signed(url, params))
+    menu = await client.post("/webhooks/twilio/voice", data=params, headers=signed_headers(url, params))
     action = ET.fromstring(await menu.text()).find("Gather").attrib["action"]  # type: ignore[union-attr]
     params = {**params, "Digits": "2"}  # English
-    response = await client.post(action.removeprefix(BASE_URL), data=params, headers=_signed(action, params))
+    response = await client.post(action.removeprefix(BASE_URL), data=params, headers=signed_headers(action, params))
     spoken = [say.text for say in ET.fromstring(await response.text()).iter("Say")]
     assert spoken[0] == ("Our opening hours: Monday to Friday 08:30 to 12:00; "
                          "Thursday 14:00 to 18:00, 18:30 to 19:00.")

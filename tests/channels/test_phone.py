@@ -2,73 +2,18 @@
 
 from __future__ import annotations
 
-import dataclasses
-import xml.etree.ElementTree as ET
-from urllib.parse import urlsplit
-
 import asyncpg
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
-from twilio.request_validator import RequestValidator
 
-from scheduler.app import create_app
 from scheduler.config import Config
 from scheduler.i18n import translate
-
-AUTH_TOKEN = "test-token"
-BASE_URL = "https://termine.jobcenter.example"
-CALLER = "+4915123456799"
+from tests.channels.twilio_calls import BASE_URL, CALLER, Call, said, signature, signed_config
 
 
 @pytest.fixture
 def config(base_config: Config) -> Config:
-    sms = base_config.sms
-    return dataclasses.replace(
-        base_config, server=dataclasses.replace(base_config.server, public_base_url=BASE_URL),
-        sms=dataclasses.replace(sms, twilio=dataclasses.replace(sms.twilio, auth_token=AUTH_TOKEN)))
-
-
-@pytest.fixture
-def app(config: Config, pool: asyncpg.Pool) -> web.Application:
-    return create_app(config)
-
-
-class Call:
-    """One caller going through the menu: posts where the last TwiML said, signed like Twilio."""
-
-    def __init__(self, client: TestClient, *, caller: str = CALLER, sid: str = "CA" + "1" * 32) -> None:
-        self.client = client
-        self.caller = caller
-        self.sid = sid
-        self.next_url = f"{BASE_URL}/webhooks/twilio/voice"
-
-    async def post(self, url: str, digits: str | None = None, *, signature: str | None = None) -> ET.Element:
-        params = {"CallSid": self.sid, "From": self.caller, "To": "+4951112345", "AccountSid": "AC" + "0" * 32}
-        if digits is not None:
-            params["Digits"] = digits
-        signed = RequestValidator(AUTH_TOKEN).compute_signature(url, params)
-        parts = urlsplit(url)
-        response = await self.client.post(parts.path + (f"?{parts.query}" if parts.query else ""), data=params,
-                                          headers={"X-Twilio-Signature": signature or signed})
-        assert response.status == 200, await response.text()
-        assert response.content_type == "text/xml"
-        root = ET.fromstring(await response.text())
-        redirect = root.find("Redirect")
-        if redirect is not None:  # Twilio follows it at once, with the call's parameters and no digits
-            assert redirect.attrib["method"] == "POST" and redirect.text
-            return await self.post(redirect.text)
-        gather = root.find("Gather")
-        if gather is not None:
-            self.next_url = gather.attrib["action"]
-        return root
-
-    async def press(self, digits: str) -> ET.Element:
-        return await self.post(self.next_url, digits)
-
-
-def said(root: ET.Element) -> list[str]:
-    return [el.text or "" for el in root.iter("Say")]
+    return signed_config(base_config)
 
 
 async def test_language_menu_offers_the_voiced_languages_and_leichte_sprache(client: TestClient) -> None:
@@ -91,10 +36,9 @@ async def test_forged_or_missing_signature_is_refused(client: TestClient) -> Non
     # Signed for another URL (a tampered query string) is refused too.
     call = Call(client)
     params = {"CallSid": call.sid, "From": CALLER, "Digits": "1"}
-    signature = RequestValidator(AUTH_TOKEN).compute_signature(f"{BASE_URL}/webhooks/twilio/voice/concern?lang=de",
-                                                               params)
+    signed_for_german = signature(f"{BASE_URL}/webhooks/twilio/voice/concern?lang=de", params)
     response = await client.post("/webhooks/twilio/voice/concern?lang=en", data=params,
-                                 headers={"X-Twilio-Signature": signature})
+                                 headers={"X-Twilio-Signature": signed_for_german})
     assert response.status == 403
 
 

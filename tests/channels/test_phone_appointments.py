@@ -3,21 +3,18 @@ garbage (wrong keys, silence, hang-up, tampered state) that never stores anythin
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import asyncpg
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
 from scheduler import references
 from scheduler import requests as requests_
-from scheduler.app import create_app
 from scheduler.config import Config
 from scheduler.i18n import format_when, translate
-from tests.channels.test_phone import AUTH_TOKEN, BASE_URL, CALLER, Call, said
+from tests.channels.twilio_calls import BASE_URL, CALLER, Call, said, signed_config
 from tests.factories import SiteFacts, create_appointment, create_client, create_request
 
 REFERENCE = "K7Q4-M2XD"
@@ -26,15 +23,7 @@ KEYPAD = "57746293"  # K=5 7 Q=7 4 M=6 2 X=9 D=3
 
 @pytest.fixture
 def config(base_config: Config) -> Config:
-    sms = base_config.sms
-    return dataclasses.replace(
-        base_config, server=dataclasses.replace(base_config.server, public_base_url=BASE_URL),
-        sms=dataclasses.replace(sms, twilio=dataclasses.replace(sms.twilio, auth_token=AUTH_TOKEN)))
-
-
-@pytest.fixture
-def app(config: Config, pool: asyncpg.Pool) -> web.Application:
-    return create_app(config)
+    return signed_config(base_config)
 
 
 async def _concern_key(conn: asyncpg.Connection, code: str) -> str:

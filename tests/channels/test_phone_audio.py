@@ -12,15 +12,13 @@ from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from scheduler.app import create_app
 from scheduler.channels import phone, phone_appointments, phone_audio, phone_codes
 from scheduler.config import Config
 from scheduler.i18n import translate
-from tests.channels.test_phone import AUTH_TOKEN, BASE_URL, CALLER, Call, said
 from tests.channels.test_phone_appointments import KEYPAD, _booked, _concern_key, _nothing_stored
+from tests.channels.twilio_calls import BASE_URL, CALLER, Call, said, signed_config
 from tests.factories import SiteFacts
 
 PROMPTS = f"{BASE_URL}/phone-prompts"
@@ -59,16 +57,8 @@ def prompts_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 def config(base_config: Config, prompts_dir: Path) -> Config:
-    sms = base_config.sms
-    return dataclasses.replace(
-        base_config, server=dataclasses.replace(base_config.server, public_base_url=BASE_URL),
-        sms=dataclasses.replace(sms, twilio=dataclasses.replace(sms.twilio, auth_token=AUTH_TOKEN)),
-        phone=dataclasses.replace(base_config.phone, prompts_dir=str(prompts_dir)))
-
-
-@pytest.fixture
-def app(config: Config, pool: asyncpg.Pool) -> web.Application:
-    return create_app(config)
+    config = signed_config(base_config)
+    return dataclasses.replace(config, phone=dataclasses.replace(config.phone, prompts_dir=str(prompts_dir)))
 
 
 def played(root: ET.Element) -> list[str]:

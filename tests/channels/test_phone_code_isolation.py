@@ -3,18 +3,15 @@ line, is not found, says nothing of the appointment and changes nothing (issue 1
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from scheduler.app import create_app
 from scheduler.config import Config
 from scheduler.i18n import translate
-from tests.channels.test_phone import AUTH_TOKEN, BASE_URL, Call, said
+from tests.channels.twilio_calls import Call, said, signed_config
 from tests.factories import create_appointment, create_client, create_request
 from tests.two_sites import second_site
 
@@ -24,15 +21,7 @@ KEYPAD = "57746293"  # the reference on the keypad (K=5 7 Q=7 4 M=6 2 X=9 D=3)
 
 @pytest.fixture
 def config(base_config: Config) -> Config:
-    sms = base_config.sms
-    return dataclasses.replace(
-        base_config, server=dataclasses.replace(base_config.server, public_base_url=BASE_URL),
-        sms=dataclasses.replace(sms, twilio=dataclasses.replace(sms.twilio, auth_token=AUTH_TOKEN)))
-
-
-@pytest.fixture
-def app(config: Config, pool: asyncpg.Pool) -> web.Application:
-    return create_app(config)
+    return signed_config(base_config)
 
 
 async def test_another_sites_code_is_not_found_on_this_line(client: TestClient, pool: asyncpg.Pool,

@@ -7,11 +7,17 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from scheduler.channels import phone_needs
+from scheduler.config import Config
 from scheduler.i18n import translate
-from tests.channels.test_phone import Call, said
-from tests.channels.test_phone_appointments import _concern_key, _nothing_stored, app, config  # noqa: F401
+from tests.channels.test_phone_appointments import _concern_key, _nothing_stored
+from tests.channels.twilio_calls import BASE_URL, Call, said, signed_config
 
 QUESTION = phone_needs.QUESTION
+
+
+@pytest.fixture
+def config(base_config: Config) -> Config:
+    return signed_config(base_config)
 
 
 async def _to_needs(call: Call, conn: asyncpg.Connection, lang_key: str) -> list[str]:
@@ -63,7 +69,6 @@ async def test_garbage_at_the_needs_step_ends_the_call_and_stores_nothing(
 
 
 async def test_a_forged_need_in_the_state_ends_the_call(client: TestClient, conn: asyncpg.Connection) -> None:
-    from tests.channels.test_phone import BASE_URL
     query = "lang=de&concern=documents&days=1&part=3&mode=in_person&need=6&number=%2B4915123456799"
     root = await Call(client).post(f"{BASE_URL}/webhooks/twilio/voice/appointment/number?{query}", "1")
     assert root.find("Hangup") is not None

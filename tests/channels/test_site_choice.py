@@ -9,19 +9,16 @@ import xml.etree.ElementTree as ET
 
 import asyncpg
 import pytest
-from aiohttp import web
 from aiohttp.test_utils import TestClient
-from twilio.request_validator import RequestValidator
 
 from scheduler import site_addresses
 from scheduler.app import create_app
 from scheduler.config import Config, SitesConfig
 from scheduler.i18n import translate
+from tests.channels.twilio_calls import BASE_URL, signed_config, signed_headers
 from tests.factories import SiteFacts, load_site_facts
 from tests.two_sites import SECOND_SITE, second_site
 
-AUTH_TOKEN = "test-token"
-BASE_URL = "https://termine.jobcenter.example"   # the deployment's public URL
 HOST_A, HOST_B = "termine.musterstadt.example", "termine.nordstadt.example"
 NUMBER_A, NUMBER_B = "+495111234500", "+493012345600"
 URL_B = f"https://{HOST_B}"  # site B's own public URL
@@ -29,15 +26,7 @@ URL_B = f"https://{HOST_B}"  # site B's own public URL
 
 @pytest.fixture
 def config(base_config: Config) -> Config:
-    sms = base_config.sms
-    return dataclasses.replace(
-        base_config, server=dataclasses.replace(base_config.server, public_base_url=BASE_URL),
-        sms=dataclasses.replace(sms, twilio=dataclasses.replace(sms.twilio, auth_token=AUTH_TOKEN)))
-
-
-@pytest.fixture
-def app(config: Config, pool: asyncpg.Pool) -> web.Application:
-    return create_app(config)
+    return signed_config(base_config)
 
 
 @dataclasses.dataclass
@@ -167,16 +156,12 @@ async def test_host_mode_ignores_the_prefix_and_the_cookie(client: TestClient, c
     assert await _site_of(conn, await _submit_form(client, Cookie=f"site={SECOND_SITE}")) == two.a.site_id
 
 
-def _signed(url: str, params: dict[str, str]) -> dict[str, str]:
-    return {"X-Twilio-Signature": RequestValidator(AUTH_TOKEN).compute_signature(url, params)}
-
-
 async def test_an_sms_to_site_bs_number_makes_a_request_of_site_b(client: TestClient, conn: asyncpg.Connection,
                                                                   two: Two) -> None:
     sender = f"+49151{secrets.randbelow(10**8):08d}"
     params = {"MessageSid": "SM" + secrets.token_hex(16), "From": sender, "To": NUMBER_B, "Body": "Termin"}
     response = await client.post("/webhooks/twilio/sms", data=params,
-                                 headers=_signed(f"{BASE_URL}/webhooks/twilio/sms", params))
+                                 headers=signed_headers(f"{BASE_URL}/webhooks/twilio/sms", params))
     assert response.status == 200, await response.text()
     rows = await conn.fetch("SELECT r.site_id FROM requests r JOIN clients c ON c.id = r.client_id "
                             "WHERE c.phone = $1", sender)
@@ -185,12 +170,12 @@ async def test_an_sms_to_site_bs_number_makes_a_request_of_site_b(client: TestCl
 
 async def test_webhook_signatures_are_checked_against_the_called_offices_url(client: TestClient, two: Two) -> None:
     params = {"CallSid": "CA" + secrets.token_hex(16), "From": "+4915123456799", "To": NUMBER_B}
-    headers = _signed(f"{URL_B}/webhooks/twilio/voice", params)
+    headers = signed_headers(f"{URL_B}/webhooks/twilio/voice", params)
     assert (await client.post("/webhooks/twilio/voice", data=params, headers=headers)).status == 200
     # The same signature for a call to site A's number: site A has no URL of its own, so it is refused.
     other = {**params, "To": NUMBER_A}
     assert (await client.post("/webhooks/twilio/voice", data=other,
-                              headers=_signed(f"{URL_B}/webhooks/twilio/voice", other))).status == 403
+                              headers=signed_headers(f"{URL_B}/webhooks/twilio/voice", other))).status == 403
 
 
 async def test_a_call_to_site_bs_number_leaves_a_callback_of_site_b(client: TestClient, conn: asyncpg.Connection,
@@ -200,7 +185,7 @@ async def test_a_call_to_site_bs_number_leaves_a_callback_of_site_b(client: Test
     for digits in (None, "2", "1", "2", "1", "1"):  # English, first concern, a callback, this number, morning
         while True:
             params = {"CallSid": sid, "From": caller, "To": NUMBER_B} | ({"Digits": digits} if digits else {})
-            response = await client.post(url.removeprefix(BASE_URL), data=params, headers=_signed(url, params))
+            response = await client.post(url.removeprefix(BASE_URL), data=params, headers=signed_headers(url, params))
             assert response.status == 200, await response.text()
             root = ET.fromstring(await response.text())
             redirect = root.find("Redirect")
