@@ -330,30 +330,41 @@ async def window(request: web.Request) -> web.Response:
     mobile = phonenumbers.number_type(phonenumbers.parse(phone)) in phones.MOBILE_TYPES
     data: dict[str, object] = {"concern": concern_code, "phone": phone, "language": lang,
                                "windows": {"parts": list(parts)}, "sms_consent": mobile}
-    if 8 <= len(form.get("CallSid", "")) <= 90:
-        data["idempotency_key"] = f"ivr-{form['CallSid']}"
+    return await store_and_read_back(request, lang, data, kind=Kind.callback, call_sid=form.get("CallSid", ""),
+                                     thanks=THANKS, by_sms=mobile)
+
+
+async def store_and_read_back(request: web.Request, lang: str, data: dict[str, object], *, kind: Kind,
+                              call_sid: str, thanks: str, by_sms: bool) -> web.Response:
+    """Store what the caller keyed in (a callback or an appointment request) and read its reference code out
+    twice; if intake refuses it, apologise and hang up.
+
+    The call's id is the idempotency key, so a step Twilio posts again stores nothing twice.
+    """
+    if 8 <= len(call_sid) <= 90:
+        data = {**data, "idempotency_key": f"ivr-{call_sid}"}
     config = request.app[CONFIG]
     site = await request_site(request)
     response = VoiceResponse()
     try:
-        parsed = intake.parse_intake(data, kind=Kind.callback, channel="phone", default_site=site.code,
+        parsed = intake.parse_intake(data, kind=kind, channel="phone", default_site=site.code,
                                      countries=sites.countries(site, config.sms.allowed_countries))
         submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
                                         reminder_offsets=config.reminder_offsets,
                                         limit_phone=request.app[ratelimit.LIMITER].phone_limit(site.id),
-                                        holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
+                                        holds=request.app[HOLDS], setups=request.app[SITE_SETUPS], site=site)
     except (ValidationFailed, TooManyRequests):
         _say(response, lang, _t(lang, FAILED))
         response.hangup()
         return _twiml(response)
     spelled = spell(submitted.reference)
-    _say(response, lang, _t(lang, THANKS))
+    _say(response, lang, _t(lang, thanks))
     response.pause(length=1)
     _say(response, lang, spelled)
     response.pause(length=1)
     _say(response, lang, _t(lang, AGAIN))
     _say(response, lang, spelled)
-    _say(response, lang, _t(lang, BY_SMS if mobile else WRITE_DOWN))
+    _say(response, lang, _t(lang, BY_SMS if by_sms else WRITE_DOWN))
     _say(response, lang, _t(lang, BYE))
     response.hangup()
     return _twiml(response)

@@ -9,18 +9,17 @@ or presses wrong keys leaves no trace. A wrong key repeats the question once, th
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
 
 from aiohttp import web
 from twilio.twiml.voice_response import VoiceResponse
 
-from scheduler import intake, phones, ratelimit, sites
+from scheduler import phones, sites
 from scheduler.channels import phone, phone_needs
 from scheduler.channels.site_choice import request_site
 from scheduler.channels.twilio_signature import verified_form
-from scheduler.errors import TooManyRequests, ValidationFailed
+from scheduler.errors import ValidationFailed
 from scheduler.i18n import N_
-from scheduler.keys import CONFIG, HOLDS, POOL, SITE_SETUPS
+from scheduler.keys import CONFIG, POOL, SITE_SETUPS
 from scheduler.policy.rules import Kind
 
 routes = web.RouteTableDef()
@@ -240,30 +239,5 @@ async def _submit(request: web.Request, state: Mapping[str, str], mobile: str, c
     data: dict[str, object] = {"concern": state["concern"], "phone": mobile, "language": lang,
                                "modes": [state["mode"]], "windows": windows, "sms_consent": True,
                                **phone_needs.intake_fields(state["need"], lang)}
-    if 8 <= len(call_sid) <= 90:
-        data["idempotency_key"] = f"ivr-{call_sid}"
-    config = request.app[CONFIG]
-    site = await request_site(request)
-    response = VoiceResponse()
-    try:
-        parsed = intake.parse_intake(data, kind=Kind.appointment, channel="phone", default_site=site.code,
-                                     countries=sites.countries(site, config.sms.allowed_countries))
-        submitted = await intake.submit(request.app[POOL], parsed, now=datetime.now(UTC),
-                                        reminder_offsets=config.reminder_offsets,
-                                        limit_phone=request.app[ratelimit.LIMITER].phone_limit(site.id),
-                                        holds=request.app[HOLDS], setups=request.app[SITE_SETUPS])
-    except (ValidationFailed, TooManyRequests):
-        phone._say(response, lang, phone._t(lang, phone.FAILED))
-        response.hangup()
-        return phone._twiml(response)
-    spelled = phone.spell(submitted.reference)
-    phone._say(response, lang, phone._t(lang, REQUESTED))
-    response.pause(length=1)
-    phone._say(response, lang, spelled)
-    response.pause(length=1)
-    phone._say(response, lang, phone._t(lang, phone.AGAIN))
-    phone._say(response, lang, spelled)
-    phone._say(response, lang, phone._t(lang, phone.BY_SMS))
-    phone._say(response, lang, phone._t(lang, phone.BYE))
-    response.hangup()
-    return phone._twiml(response)
+    return await phone.store_and_read_back(request, lang, data, kind=Kind.appointment, call_sid=call_sid,
+                                           thanks=REQUESTED, by_sms=True)
