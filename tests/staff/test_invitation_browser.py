@@ -3,7 +3,8 @@ confirm button (axe-core finds nothing), staff see the delivery evidence; screen
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+import dataclasses
+from datetime import UTC, datetime, time, timedelta
 
 import asyncpg
 import pytest
@@ -14,7 +15,7 @@ from scheduler import approvals, invitation_evidence, invitations, notice_templa
 from scheduler import proposals as proposals_
 from scheduler.invitation_evidence import EvidenceKind
 from scheduler.keys import SENDERS
-from scheduler.notify.dispatch import dispatch_due
+from scheduler.notify.dispatch import Senders, dispatch_due
 from scheduler.permissions import Role, StaffUser
 from tests.browser_support import require_chromium
 from tests.factories import SiteFacts
@@ -77,7 +78,10 @@ async def test_the_notice_comes_before_the_confirm_button(base_url: str, browser
 async def test_staff_see_the_timeline(base_url: str, browser: Browser, app: web.Application, pool: asyncpg.Pool,
                                       conn: asyncpg.Connection, site: SiteFacts) -> None:
     request_id, token = await _booked_invitation(pool, conn, site, language="tr")
-    await dispatch_due(pool, app[SENDERS], now=datetime.now(UTC) + timedelta(seconds=1))  # the console provider
+    # Sent at the real time, by night too (the booking and the link are real-time), through the console provider.
+    by_night_too = dataclasses.replace(app[SENDERS].settings, quiet_start=time(0), quiet_end=time(0))
+    await dispatch_due(pool, Senders(sms=app[SENDERS].sms, settings=by_night_too),
+                       now=datetime.now(UTC) + timedelta(seconds=1))
     client_page = await browser.new_page()
     await client_page.goto(f"{base_url}/r/{token}")
     await client_page.close()

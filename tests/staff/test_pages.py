@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import re
 from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import asyncpg
 import pytest
@@ -15,6 +16,8 @@ from scheduler.policy.rules import Kind
 from scheduler.staff.inbox_pages import rank_moves
 from tests.factories import SiteFacts, create_appointment
 from tests.staff.helpers import MEYER_CLIENT, flash, sign_in, signin_token, submit
+
+BERLIN = ZoneInfo("Europe/Berlin")
 
 CASEWORKER_PAGES = ["/staff/inbox", "/staff/callbacks", "/staff/calendar", "/staff/calendar?view=week",
                     "/staff/invite"]
@@ -286,7 +289,8 @@ async def test_invitation_form_creates_a_request(client: TestClient, conn: async
 
 async def test_calendar_shows_appointments_arrivals_and_feed(client: TestClient, conn: asyncpg.Connection,
                                                              site: SiteFacts) -> None:
-    start = datetime.now(UTC).replace(hour=9, minute=0, second=0, microsecond=0)
+    # 09:00 of the office's today (Berlin): the calendar opens on the local day, which by night is not UTC's.
+    start = datetime.now(BERLIN).replace(hour=9, minute=0, second=0, microsecond=0).astimezone(UTC)
     appointment_id = await create_appointment(conn, site, staff="cw.meyer", start=start)
     await conn.execute("UPDATE appointments SET arrived_at = $2 WHERE id = $1", appointment_id,
                        start - timedelta(minutes=5))
