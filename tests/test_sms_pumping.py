@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import asyncpg
@@ -28,7 +28,7 @@ from scheduler.notify.sms import SendResult
 from scheduler.outbox import OutboxStatus
 from scheduler.staff.request_pages import DELIVERY_PROBLEMS
 from tests.factories import SiteFacts
-from tests.notify.conftest import NOW, queue_received
+from tests.notify.conftest import NOW, by_night_too, queue_received
 from tests.staff.helpers import sign_in
 
 BERLIN = ZoneInfo("Europe/Berlin")
@@ -49,10 +49,8 @@ class RecordingSms:
         return None
 
 
-def _senders(sms: RecordingSms, *, budget_per_day: int = 2000, countries: tuple[str, ...] = ("DE",),
-             quiet_hours: bool = True) -> Senders:
-    night = {} if quiet_hours else {"quiet_start": time(0), "quiet_end": time(0)}  # equal ends: no night
-    return Senders(sms=sms, settings=Settings(daily_budget=budget_per_day, allowed_countries=countries, **night))
+def _senders(sms: RecordingSms, *, budget_per_day: int = 2000, countries: tuple[str, ...] = ("DE",)) -> Senders:
+    return Senders(sms=sms, settings=Settings(daily_budget=budget_per_day, allowed_countries=countries))
 
 
 # -- countries ---------------------------------------------------------------------------------------------
@@ -148,7 +146,9 @@ async def test_the_admin_dashboard_shows_the_alert(client: TestClient, pool: asy
     for _ in range(4):
         await queue_received(conn, site, due_at=now)
     # Sent at the real time, by night too: the dashboard counts the real day's budget.
-    await dispatch_due(pool, _senders(RecordingSms(), budget_per_day=5, quiet_hours=False), now=now)
+    senders = _senders(RecordingSms(), budget_per_day=5)
+    senders.settings = by_night_too(senders.settings)
+    await dispatch_due(pool, senders, now=now)
     await sign_in(client, "admin")
     page = html.unescape(await (await client.get("/staff/dashboard?lang=en")).text())
     assert "4 of 5 SMS of today's budget are used." in page

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, time
 
 import asyncpg
 import pytest
@@ -25,6 +25,12 @@ TOKEN = "notify-test-token-0123456789abcdef"
 FROM = "+4930123456789"
 # 11:00 in Berlin (CET): outside quiet hours.
 NOW = datetime(2026, 3, 3, 10, 0, tzinfo=UTC)
+
+
+def by_night_too(settings: Settings) -> Settings:
+    """The dispatcher's settings with quiet hours switched off (equal start and end): for a test that sends at the
+    real time and checks something of the real day, whatever the hour it runs at."""
+    return dataclasses.replace(settings, quiet_start=time(0), quiet_end=time(0))
 
 
 def free_port() -> int:

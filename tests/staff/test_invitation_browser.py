@@ -3,8 +3,7 @@ confirm button (axe-core finds nothing), staff see the delivery evidence; screen
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import UTC, datetime, time, timedelta
+from datetime import UTC, datetime, timedelta
 
 import asyncpg
 import pytest
@@ -19,6 +18,7 @@ from scheduler.notify.dispatch import Senders, dispatch_due
 from scheduler.permissions import Role, StaffUser
 from tests.browser_support import require_chromium
 from tests.factories import SiteFacts
+from tests.notify.conftest import by_night_too
 from tests.staff.test_browser import SCREENSHOTS, assert_accessible, screenshot, sign_in
 
 PHONE = "+4915199880011"
@@ -79,8 +79,7 @@ async def test_staff_see_the_timeline(base_url: str, browser: Browser, app: web.
                                       conn: asyncpg.Connection, site: SiteFacts) -> None:
     request_id, token = await _booked_invitation(pool, conn, site, language="tr")
     # Sent at the real time, by night too (the booking and the link are real-time), through the console provider.
-    by_night_too = dataclasses.replace(app[SENDERS].settings, quiet_start=time(0), quiet_end=time(0))
-    await dispatch_due(pool, Senders(sms=app[SENDERS].sms, settings=by_night_too),
+    await dispatch_due(pool, Senders(sms=app[SENDERS].sms, settings=by_night_too(app[SENDERS].settings)),
                        now=datetime.now(UTC) + timedelta(seconds=1))
     client_page = await browser.new_page()
     await client_page.goto(f"{base_url}/r/{token}")
